@@ -1,0 +1,1 @@
+"""Controllers: observation features, the rule engine, baselines and the learned policy."""

@@ -1,0 +1,235 @@
+"""The rule engine: ordered, named, vectorised rules that decide each round, and the guards that wrap them.
+
+A controller is a *rule program*: a memory update (what it remembers between
+rounds), then an ordered list of named rules. Each rule decides some fields
+(stop / open / per-branch prune or advance) for the episodes where it fires;
+the first rule to decide a field wins, so order is priority. Guards run last
+and may override anything. Every decided field carries the id of the rule
+that decided it, so traces say *why* each action happened.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol, Sequence
+
+import torch
+from torch import Tensor
+
+from autotts.controllers.vote import ordered_vote
+from autotts.env.state import ACTIVE, FINISHED, PRUNED, Action, Observation
+
+
+class Controller(Protocol):
+    """What the env runner, the evaluator and the online runtime call."""
+
+    slots: int
+    reasons: tuple[str, ...]
+
+    def init(self, obs: Observation, context: dict[str, Tensor] | None = None) -> Any:
+        """Per-episode memory (a pytree of [E, ...] tensors) for a fresh batch."""
+
+    def act(self, obs: Observation, memory: Any) -> tuple[Action, Any]:
+        """One macro-action per episode, and the new memory."""
+
+
+class Decision:
+    """One round's action under construction; each field remembers the rule that set it.
+
+    Open and per-branch fields stay None until a rule sets them, so the env
+    skips the work (see `Action`).
+    """
+
+    def __init__(self, obs: Observation):
+        e, dev = obs.num_episodes, obs.status.device
+        self._shape, self._dev = (e, obs.slots), dev
+        self.stop = torch.zeros(e, dtype=torch.bool, device=dev)
+        self.answer = torch.full((e,), -1, dtype=torch.long, device=dev)
+        self.stop_by = torch.full((e,), -1, dtype=torch.long, device=dev)
+        self.open: Tensor | None = None
+        self.full_read: Tensor | None = None
+        self.open_by: Tensor | None = None
+        self.prune: Tensor | None = None
+        self.advance: Tensor | None = None
+        self.branch_by: Tensor | None = None
+        self.priority: Tensor | None = None
+        self.rule = -1  # id of the rule now running (set by the engine)
+
+    def set_stop(self, mask: Tensor, answer: Tensor, override: bool = False) -> None:
+        """Answer now in episodes `mask` (unless an earlier rule decided, or `override`)."""
+        m = mask if override else mask & (self.stop_by < 0)
+        self.stop = self.stop | m
+        self.answer = torch.where(m, answer, self.answer)
+        self.stop_by = torch.where(m, self.rule, self.stop_by)
+
+    def set_open(self, mask: Tensor, count: Tensor | int, full_read: bool | Tensor = False,
+                 override: bool = False) -> None:
+        if self.open is None:
+            e = self._shape[0]
+            self.open = torch.zeros(e, dtype=torch.long, device=self._dev)
+            self.full_read = torch.zeros(e, dtype=torch.bool, device=self._dev)
+            self.open_by = torch.full((e,), -1, dtype=torch.long, device=self._dev)
+        m = mask if override else mask & (self.open_by < 0)
+        self.open = torch.where(m, count, self.open)
+        self.full_read = torch.where(m, full_read, self.full_read)
+        self.open_by = torch.where(m, self.rule, self.open_by)
+
+    def set_branch(self, mask: Tensor, advance: Tensor | int = 0, prune: bool | Tensor = False,
+                   override: bool = False) -> None:
+        """Per-branch decision [E,B]: advance k intervals (0 = hold) or prune."""
+        if self.advance is None:
+            self.advance = torch.zeros(self._shape, dtype=torch.long, device=self._dev)
+            self.prune = torch.zeros(self._shape, dtype=torch.bool, device=self._dev)
+            self.branch_by = torch.full(self._shape, -1, dtype=torch.long, device=self._dev)
+        m = mask if override else mask & (self.branch_by < 0)
+        self.advance = torch.where(m, advance, self.advance)
+        self.prune = torch.where(m, prune, self.prune)
+        self.branch_by = torch.where(m, self.rule, self.branch_by)
+
+    def to_action(self) -> Action:
+        why = {"stop": self.stop_by}
+        if self.open_by is not None:
+            why["open"] = self.open_by
+        if self.branch_by is not None:
+            why["branch"] = self.branch_by
+        return Action(stop=self.stop, answer=self.answer, prune=self.prune, advance=self.advance,
+                      open=self.open, full_read=self.full_read, priority=self.priority, why=why)
+
+
+RuleFn = Callable[[Observation, Any, dict, Decision], None]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A named decision rule: ``fn(obs, memory, derived, decision)`` writes into `decision`."""
+
+    name: str
+    fn: RuleFn
+
+
+class RuleProgram:
+    """Base class of controllers written as rules. Subclasses set `slots` and `rules`."""
+
+    slots: int = 64
+    rules: Sequence[Rule] = ()
+
+    def init(self, obs: Observation, context: dict[str, Tensor] | None = None) -> Any:
+        return {}
+
+    def update(self, obs: Observation, memory: Any) -> tuple[Any, dict]:
+        """Memory update before the rules run; returns (memory, derived quantities for the rules)."""
+        return memory, {}
+
+    def commit(self, obs: Observation, memory: Any, derived: dict, decision: Decision) -> Any:
+        """Memory update after the rules decided (e.g. phase changes)."""
+        return memory
+
+    def aggregate(self, obs: Observation, memory: Any, derived: dict) -> Tensor:
+        """The answer if forced to stop now (used by guards): majority of completed answers, else of all."""
+        return default_answer(obs)
+
+
+class RuleEngine:
+    """Wraps a rule program (or a policy exposed as rules) with guards; implements `Controller`."""
+
+    def __init__(self, program: RuleProgram, guards: Sequence[Rule] = ()):
+        self.program = program
+        self.guards = tuple(guards)
+        self.slots = program.slots
+        self.reasons = tuple(r.name for r in program.rules) + tuple(f"guard:{g.name}" for g in self.guards)
+
+    def init(self, obs: Observation, context: dict[str, Tensor] | None = None) -> Any:
+        return self.program.init(obs, context)
+
+    def act(self, obs: Observation, memory: Any) -> tuple[Action, Any]:
+        memory, derived = self.program.update(obs, memory)
+        decision = Decision(obs)
+        for i, rule in enumerate(self.program.rules):
+            decision.rule = i
+            rule.fn(obs, memory, derived, decision)
+        derived["aggregate"] = lambda: self.program.aggregate(obs, memory, derived)
+        for j, guard in enumerate(self.guards):
+            decision.rule = len(self.program.rules) + j
+            guard.fn(obs, memory, derived, decision)
+        memory = self.program.commit(obs, memory, derived, decision)
+        return decision.to_action(), memory
+
+
+# ---- shared observation helpers -------------------------------------------------------------
+
+def completed_vote(obs: Observation) -> tuple[Tensor, Tensor, Tensor]:
+    """Majority of finished branches' final answers, ties to the earliest completion."""
+    return ordered_vote(obs.answer, obs.status == FINISHED, obs.finish_key)
+
+
+def slot_vote(obs: Observation, include: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Majority of the current answers of `include`d slots, ties to the earliest opened slot."""
+    key = torch.arange(obs.slots, device=include.device)[None, :].expand_as(include)
+    return ordered_vote(obs.answer, include, key)
+
+
+def default_answer(obs: Observation) -> Tensor:
+    """Completed-branch majority; if nothing completed, majority of non-pruned current answers."""
+    done_winner, _, _ = completed_vote(obs)
+    alive = (obs.status == ACTIVE) & (obs.answer >= 0)
+    live_winner, _, _ = slot_vote(obs, alive)
+    return torch.where(done_winner >= 0, done_winner, live_winner)
+
+
+# ---- guards -------------------------------------------------------------------------------
+
+def budget_cap(tokens: int) -> Rule:
+    """Stop once an episode has spent `tokens`; answer with the program's aggregate."""
+    def fn(obs: Observation, memory: Any, derived: dict, d: Decision) -> None:
+        over = obs.total_cost >= tokens
+        d.set_stop(over & ~d.stop, derived["aggregate"](), override=True)
+    return Rule(f"budget_cap({tokens})", fn)
+
+
+def keep_active(k: int) -> Rule:
+    """Cancel prunes that would leave fewer than `k` active branches."""
+    def fn(obs: Observation, memory: Any, derived: dict, d: Decision) -> None:
+        if d.prune is None:
+            return
+        active = obs.status == ACTIVE
+        kept = (active & ~d.prune).sum(1)
+        short = (kept < k) & (active.sum(1) > kept)
+        undo = short[:, None] & d.prune
+        d.set_branch(undo, advance=d.advance, prune=False, override=True)
+    return Rule(f"keep_active({k})", fn)
+
+
+def max_branches(m: int) -> Rule:
+    """Never open more than `m` branches in an episode."""
+    def fn(obs: Observation, memory: Any, derived: dict, d: Decision) -> None:
+        if d.open is None:
+            return
+        room = (m - obs.n_open).clamp(min=0)
+        over = d.open > room
+        d.set_open(over, room, d.full_read, override=True)
+    return Rule(f"max_branches({m})", fn)
+
+
+def stop_when_idle() -> Rule:
+    """Stop when nothing is active and nothing will be opened (no action could change the answer)."""
+    def fn(obs: Observation, memory: Any, derived: dict, d: Decision) -> None:
+        opens = d.open if d.open is not None else torch.zeros_like(obs.n_open)
+        idle = ~(obs.status == ACTIVE).any(1) & ((opens == 0) | (obs.n_open >= obs.n_avail))
+        d.set_stop(idle & ~d.stop, derived["aggregate"](), override=True)
+    return Rule("stop_when_idle", fn)
+
+
+def max_rounds(r: int) -> Rule:
+    """Stop at round `r` whatever the program wants (a safety net against endless holds)."""
+    def fn(obs: Observation, memory: Any, derived: dict, d: Decision) -> None:
+        d.set_stop((obs.round >= r) & ~d.stop, derived["aggregate"](), override=True)
+    return Rule(f"max_rounds({r})", fn)
+
+
+GUARDS: dict[str, Callable[..., Rule]] = {
+    "budget_cap": budget_cap, "keep_active": keep_active, "max_branches": max_branches,
+    "stop_when_idle": stop_when_idle, "max_rounds": max_rounds,
+}
+
+__all__ = ["ACTIVE", "FINISHED", "PRUNED", "Controller", "Decision", "GUARDS", "Rule", "RuleEngine", "RuleProgram",
+           "completed_vote", "default_answer", "slot_vote"]

@@ -1,0 +1,74 @@
+"""Ordered majority vote and Beta-majority confidence, batched.
+
+The vote ranks answers by count and breaks ties by first appearance in an
+ordered list (spec §0.1); here the list order is given by a per-slot `key`
+(completion key, slot index, ...), so one function serves every controller.
+It groups equal answers by sorting each row, so its cost is O(E·B log B)
+whatever the vocabulary size.
+"""
+
+from __future__ import annotations
+
+import torch
+from scipy.special import betainc
+from torch import Tensor
+
+_BIG = 1 << 62
+_COUNT_SHIFT = 1 << 40  # counts dominate keys (keys < 2^40)
+
+
+def ordered_vote(answer: Tensor, include: Tensor, key: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Winner, top1, top2 of the answers in `include`, ties to the smallest `key`.
+
+    answer, include, key: [E,B]. Returns winner [E] (-1 if nothing included),
+    top1 [E] (its count) and top2 [E] (count of the runner-up; equals top1 on a tie).
+    """
+    e, b = answer.shape
+    sentinel = torch.iinfo(torch.long).max
+    vals = torch.where(include, answer, sentinel)
+    sorted_vals, idx = vals.sort(dim=1)
+    sorted_key = torch.where(include, key, _BIG).gather(1, idx)
+    starts = torch.ones_like(include)
+    starts[:, 1:] = sorted_vals[:, 1:] != sorted_vals[:, :-1]
+    run = starts.long().cumsum(1) - 1
+    valid = sorted_vals != sentinel
+    counts = torch.zeros((e, b), dtype=torch.long, device=answer.device).scatter_add_(1, run, valid.long())
+    first = torch.full((e, b), _BIG, dtype=torch.long, device=answer.device)
+    first.scatter_reduce_(1, run, torch.where(valid, sorted_key, _BIG), reduce="amin")
+    run_answer = torch.full((e, b), -1, dtype=torch.long, device=answer.device).scatter_(1, run, sorted_vals)
+    score = torch.where(counts > 0, counts * _COUNT_SHIFT - first, -_BIG)
+    best = score.argmax(dim=1, keepdim=True)
+    top1 = counts.gather(1, best).squeeze(1)
+    top2 = counts.scatter(1, best, 0).max(dim=1).values
+    winner = torch.where(top1 > 0, run_answer.gather(1, best).squeeze(1), -1)
+    return winner, top1, top2
+
+
+_CONF_TABLES: dict[str, Tensor] = {}
+
+
+def confidence_table(size: int, device: torch.device | str = "cpu") -> Tensor:
+    """[n, n] float64 table (n > size) of C(top1, top2) = 1 - I_0.5(top1+1, top2+1), 0 when top1 = 0.
+
+    Computed with SciPy's betainc, bit-identical to the reference's
+    ``1 - scipy.stats.beta.cdf(0.5, ...)`` (spec §0.2), so threshold tests agree exactly.
+    """
+    key = str(device)
+    table = _CONF_TABLES.get(key)
+    if table is None or table.shape[0] <= size:
+        n = max(size, 128) + 1
+        t1, t2 = torch.meshgrid(torch.arange(n, dtype=torch.float64), torch.arange(n, dtype=torch.float64),
+                                indexing="ij")
+        table = torch.from_numpy(1.0 - betainc(t1.numpy() + 1, t2.numpy() + 1, 0.5))
+        table[0, :] = 0.0
+        table = table.to(device)
+        _CONF_TABLES[key] = table
+    return table
+
+
+def beta_confidence(top1: Tensor, top2: Tensor, slots: int) -> Tensor:
+    """[E] float64 posterior probability that the leader's share exceeds 1/2 (spec §0.2).
+
+    Counts never exceed `slots`, which sizes the lookup table without a host sync.
+    """
+    return confidence_table(slots, top1.device)[top1, top2]

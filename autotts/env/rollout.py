@@ -1,0 +1,71 @@
+"""Drive a controller through the batched env until every episode has answered."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+from torch import Tensor
+
+from autotts.env.batched import reset, step
+from autotts.env.episodes import Episodes
+from autotts.env.state import Action, EnvState, index_tree
+from autotts.store.replay_store import ReplayStore
+
+# Called after every round with (state before, action, state after, episode ids of the batch rows).
+StepHook = Callable[[EnvState, Action, EnvState, Tensor], None]
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """Per-episode outcome: answer id [E] (-1 none), correct [E] bool, tokens [E], rounds [E], opened [E]."""
+
+    answer: Tensor
+    correct: Tensor
+    tokens: Tensor
+    rounds: Tensor
+    opened: Tensor
+
+
+def rollout(store: ReplayStore, episodes: Episodes, controller: Any, context: dict[str, Tensor] | None = None,
+            max_rounds: int = 10_000, hook: StepHook | None = None, compact_below: float = 0.5) -> Rollout:
+    """Run `controller` on `episodes` to the end.
+
+    Finished episodes are dropped from the batch once fewer than `compact_below`
+    of the rows are live, so a long tail of slow episodes stays cheap.
+    """
+    state = reset(store, episodes, controller.slots)
+    memory = controller.init(state.obs, context)
+    e = len(episodes)
+    dev = state.obs.status.device
+    out = {k: torch.zeros(e, dtype=torch.long, device=dev) for k in ("answer", "tokens", "rounds", "opened")}
+    rows = torch.arange(e, device=dev)
+    for _ in range(max_rounds):
+        action, memory = controller.act(state.obs, memory)
+        new = step(store, state, action)
+        if hook is not None:
+            hook(state, action, new, rows)
+        state = new
+        done = state.obs.done
+        if bool(done.all()):
+            break
+        live = (~done).nonzero().squeeze(1)
+        if live.numel() < compact_below * done.numel():
+            _record(out, state, rows, done)
+            state, memory, rows = index_tree(state, live), index_tree(memory, live), rows[live]
+    else:
+        raise RuntimeError(f"controller did not stop within {max_rounds} rounds")
+    _record(out, state, rows, torch.ones_like(state.obs.done))
+    gold = store.gold[episodes.question.to(dev)]
+    return Rollout(answer=out["answer"], correct=(out["answer"] == gold) & (out["answer"] >= 0),
+                   tokens=out["tokens"], rounds=out["rounds"], opened=out["opened"])
+
+
+def _record(out: dict[str, Tensor], state: EnvState, rows: Tensor, mask: Tensor) -> None:
+    obs = state.obs
+    idx = rows[mask]
+    out["answer"][idx] = obs.result[mask]
+    out["tokens"][idx] = obs.total_cost[mask]
+    out["rounds"][idx] = obs.round[mask]
+    out["opened"][idx] = obs.n_open[mask]

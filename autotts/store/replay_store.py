@@ -1,0 +1,187 @@
+"""`ReplayStore`: recorded reasoning traces as integer tensors.
+
+Answers are strings in the files but integers here: each question has its own
+answer vocabulary, so votes are cheap scatter/argmax ops. Ids are laid out so
+that the final answers come first (``id < n_final_ids[q]``), which lets votes
+over completed branches use a small table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import cached_property
+
+import torch
+from torch import Tensor
+
+PAD = -1  # padding id for probes beyond a branch's probe list and for missing branches
+
+
+@dataclass(frozen=True)
+class ReplayStore:
+    """Q questions x N branches x K probes; all tensors are int64 on ``device``.
+
+    Attributes:
+        probes: [Q, N, K] answer id after each full interval (PAD beyond ``n_probes``).
+        n_probes: [Q, N] number of recorded probes of each branch.
+        length: [Q, N] total tokens of each branch (``branch_tokens``).
+        final: [Q, N] final answer id of each branch.
+        n_branches: [Q] branches per question (rows beyond are padding).
+        delta: [Q] probe interval in tokens (``probe_freq``).
+        gold: [Q] id of the gold answer in the question's vocabulary.
+        n_final_ids: [Q] ids below this are final answers of some branch.
+        vocab: per question, answer id -> answer string.
+    """
+
+    probes: Tensor
+    n_probes: Tensor
+    length: Tensor
+    final: Tensor
+    n_branches: Tensor
+    delta: Tensor
+    gold: Tensor
+    n_final_ids: Tensor
+    vocab: list[list[str]]
+    questions: list[str]
+    model: str = "unknown"
+    dataset: str = "unknown"
+    source: str = ""
+
+    @property
+    def num_questions(self) -> int:
+        return int(self.probes.shape[0])
+
+    @property
+    def max_branches(self) -> int:
+        return int(self.probes.shape[1])
+
+    @property
+    def max_probes(self) -> int:
+        return int(self.probes.shape[2])
+
+    @property
+    def vocab_size(self) -> int:
+        """Largest per-question vocabulary: the width of a vote table over any answer."""
+        return max(len(v) for v in self.vocab)
+
+    @property
+    def final_vocab_size(self) -> int:
+        """Largest number of distinct final answers: the width of a vote table over finals."""
+        return int(self.n_final_ids.max())
+
+    @property
+    def name(self) -> str:
+        return f"{self.model}/{self.dataset}"
+
+    @property
+    def device(self) -> torch.device:
+        return self.probes.device
+
+    def answer(self, question: int, answer_id: int) -> str | None:
+        """The answer string of an id (None for PAD / no answer)."""
+        return None if answer_id < 0 else self.vocab[question][answer_id]
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """sha256 of the content (not the file bytes): identical data -> identical fingerprint."""
+        h = hashlib.sha256()
+        for t in (self.probes, self.n_probes, self.length, self.final, self.n_branches, self.delta, self.gold):
+            h.update(t.detach().cpu().to(torch.int64).numpy().tobytes())
+        for words in self.vocab:
+            h.update("\x1f".join(words).encode("utf-8"))
+            h.update(b"\x1e")
+        return h.hexdigest()[:16]
+
+    @cached_property
+    def probe_run(self) -> Tensor:
+        """[Q,N,K] length of the run of equal probe answers ending at each probe (0 on padding)."""
+        run = torch.zeros_like(self.probes)
+        valid = self.probes != PAD
+        run[..., 0] = valid[..., 0].long()
+        for k in range(1, self.max_probes):
+            same = valid[..., k] & (self.probes[..., k] == self.probes[..., k - 1])
+            run[..., k] = torch.where(same, run[..., k - 1] + 1, valid[..., k].long())
+        return run
+
+    def to(self, device: torch.device | str) -> "ReplayStore":
+        tensors = {k: getattr(self, k).to(device) for k in TENSOR_FIELDS}
+        return ReplayStore(**tensors, vocab=self.vocab, questions=self.questions,
+                           model=self.model, dataset=self.dataset, source=self.source)
+
+    def subset(self, questions: list[int]) -> "ReplayStore":
+        """A store with only the given questions (in that order)."""
+        idx = torch.as_tensor(questions, dtype=torch.long, device=self.device)
+        tensors = {k: getattr(self, k)[idx] for k in TENSOR_FIELDS}
+        return ReplayStore(**tensors, vocab=[self.vocab[i] for i in questions],
+                           questions=[self.questions[i] for i in questions],
+                           model=self.model, dataset=self.dataset, source=self.source)
+
+
+TENSOR_FIELDS = ("probes", "n_probes", "length", "final", "n_branches", "delta", "gold", "n_final_ids")
+
+
+def build_store(records: list[dict], model: str = "unknown", dataset: str = "unknown",
+                source: str = "") -> ReplayStore:
+    """Build a store from *validated* AutoTTS records (see `autotts.store.autotts_json`)."""
+    q_count = len(records)
+    n_max = max(len(r["each_branch"]) for r in records)
+    k_max = max(1, max(len(b[0]) for r in records for b in r["each_branch"]))
+    probes = torch.full((q_count, n_max, k_max), PAD, dtype=torch.long)
+    n_probes = torch.zeros((q_count, n_max), dtype=torch.long)
+    length = torch.zeros((q_count, n_max), dtype=torch.long)
+    final = torch.full((q_count, n_max), PAD, dtype=torch.long)
+    n_branches, delta, gold, n_final = [], [], [], []
+    vocabs: list[list[str]] = []
+    for qi, rec in enumerate(records):
+        branches = rec["each_branch"]
+        ids = _vocabulary(branches, rec["gold_answer"])
+        vocabs.append(list(ids))
+        n_final.append(len({b[2] for b in branches}))
+        for j, (plist, tokens, fin) in enumerate(branches):
+            if plist:
+                probes[qi, j, : len(plist)] = torch.tensor([ids[a] for a in plist])
+            n_probes[qi, j] = len(plist)
+            length[qi, j] = tokens
+            final[qi, j] = ids[fin]
+        n_branches.append(len(branches))
+        delta.append(rec["probe_freq"])
+        gold.append(ids[rec["gold_answer"]])
+    as_t = lambda xs: torch.tensor(xs, dtype=torch.long)  # noqa: E731
+    return ReplayStore(probes=probes, n_probes=n_probes, length=length, final=final,
+                       n_branches=as_t(n_branches), delta=as_t(delta), gold=as_t(gold),
+                       n_final_ids=as_t(n_final), vocab=vocabs,
+                       questions=[r.get("question", "") for r in records],
+                       model=model, dataset=dataset, source=source)
+
+
+def _vocabulary(branches: list, gold: str) -> dict[str, int]:
+    """Answer -> id: finals first (first appearance), then probe-only answers, then gold."""
+    ids: dict[str, int] = {}
+    for _, _, fin in branches:
+        ids.setdefault(fin, len(ids))
+    for plist, _, _ in branches:
+        for a in plist:
+            ids.setdefault(a, len(ids))
+    ids.setdefault(gold, len(ids))
+    return ids
+
+
+def to_records(store: ReplayStore) -> list[dict]:
+    """The AutoTTS JSON records of a store (inverse of `build_store`)."""
+    out = []
+    for qi in range(store.num_questions):
+        words = store.vocab[qi]
+        branches = []
+        for j in range(int(store.n_branches[qi])):
+            k = int(store.n_probes[qi, j])
+            plist = [words[int(a)] for a in store.probes[qi, j, :k].tolist()]
+            branches.append([plist, int(store.length[qi, j]), words[int(store.final[qi, j])]])
+        out.append({
+            "question": store.questions[qi],
+            "gold_answer": words[int(store.gold[qi])],
+            "probe_freq": int(store.delta[qi]),
+            "each_branch": branches,
+            "final_answers_trace": [b[2] for b in branches],
+        })
+    return out
