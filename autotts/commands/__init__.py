@@ -1,0 +1,1 @@
+"""One module per `autotts` subcommand: `add_arguments(parser)` and `main(args) -> int`."""
