@@ -158,8 +158,8 @@ class RuleEngine:
 # ---- shared observation helpers -------------------------------------------------------------
 
 def completed_vote(obs: Observation) -> tuple[Tensor, Tensor, Tensor]:
-    """Majority of finished branches' final answers, ties to the earliest completion."""
-    return ordered_vote(obs.answer, obs.status == FINISHED, obs.finish_key)
+    """Majority of finished branches' final answers, ties to the earliest completion (kept by the env)."""
+    return obs.pool_winner, obs.pool_top1, obs.pool_top2
 
 
 def slot_vote(obs: Observation, include: Tensor) -> tuple[Tensor, Tensor, Tensor]:

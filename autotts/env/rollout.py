@@ -13,8 +13,9 @@ from autotts.env.episodes import Episodes
 from autotts.env.state import Action, EnvState, index_tree
 from autotts.store.replay_store import ReplayStore
 
-# Called after every round with (state before, action, state after, episode ids of the batch rows).
-StepHook = Callable[[EnvState, Action, EnvState, Tensor], None]
+# Called before every step with (state, action, episode ids of the batch rows); the state is
+# updated in place by the step that follows, so a hook copies what it wants to keep.
+StepHook = Callable[[EnvState, Action, Tensor], None]
 
 
 @dataclass(frozen=True)
@@ -43,10 +44,9 @@ def rollout(store: ReplayStore, episodes: Episodes, controller: Any, context: di
     rows = torch.arange(e, device=dev)
     for _ in range(max_rounds):
         action, memory = controller.act(state.obs, memory)
-        new = step(store, state, action)
         if hook is not None:
-            hook(state, action, new, rows)
-        state = new
+            hook(state, action, rows)
+        state = step(store, state, action, donate=True)
         done = state.obs.done
         if bool(done.all()):
             break
