@@ -166,10 +166,12 @@ class CMC(RuleProgram):
         d.set_stop(derived["gate"], derived["winner"])
 
     def _resolved(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
-        d.set_stop(derived["resolved"], self.aggregate(obs, mem, derived))
+        if bool(derived["resolved"].any()):
+            d.set_stop(derived["resolved"], self.aggregate(obs, mem, derived, derived["resolved"]))
 
     def _round_cap(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
-        d.set_stop(derived["capped"], self.aggregate(obs, mem, derived))
+        if bool(derived["capped"].any()):
+            d.set_stop(derived["capped"], self.aggregate(obs, mem, derived, derived["capped"]))
 
     def _widen(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
         d.set_open(derived["widening"], derived["widen"])
@@ -187,7 +189,7 @@ class CMC(RuleProgram):
         phase = torch.where(derived["probe"], REVIEW, phase)
         return dict(mem, phase=phase)
 
-    def aggregate(self, obs: Observation, mem: Any, derived: dict) -> Tensor:
+    def aggregate(self, obs: Observation, mem: Any, derived: dict, rows: Tensor) -> Tensor:
         """§5.5: the pool winner; if the pool is empty, the majority of non-abandoned latest answers."""
         kept = ((obs.status == ACTIVE) | (obs.status == FINISHED)) & (obs.answer >= 0)
         return torch.where(obs.pool_winner >= 0, obs.pool_winner, slot_vote(obs, kept)[0])
