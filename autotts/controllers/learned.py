@@ -39,7 +39,7 @@ class GuardSpec:
 
 
 DEFAULT_GUARDS = (GuardSpec("max_branches", {"m": 32}), GuardSpec("keep_active", {"k": 1}),
-                  GuardSpec("stop_when_idle", {}), GuardSpec("max_rounds", {"r": 200}))
+                  GuardSpec("stop_when_idle", {}), GuardSpec("max_rounds", {"r": 100}))
 
 
 class PolicyProgram(RuleProgram):
@@ -66,16 +66,24 @@ class PolicyProgram(RuleProgram):
         peers, live = peer_counts(obs)
         px, bx = pool_features(obs, peers, live), branch_features(obs, peers, live)
         ep, br = heads(self.w, px, bx, mem["beta"], mem.get("member"))
-        ep_on = self._decide(*beta_params(ep))        # [E, 2] booleans; [E, 2] probabilities
-        br_on = self._decide(*beta_params(br))        # [E, B, 3]
-        return mem, {"stop": ep_on[0][:, 0], "open_p": ep_on[1][:, 1], "prune": br_on[0][..., 0],
-                     "advance": br_on[0][..., 1], "fast": br_on[0][..., 2]}
+        ep_on, ep_p = self._decide(ep)        # [E, 2]
+        br_on, _ = self._decide(br)           # [E, B, 3]
+        return mem, {"stop": ep_on[:, 0], "open_p": ep_p[:, 1], "prune": br_on[..., 0],
+                     "advance": br_on[..., 1], "fast": br_on[..., 2]}
 
-    def _decide(self, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
-        """(decision, probability) of Beta(a, b) heads under the program's mode."""
+    def _decide(self, logits: Tensor) -> tuple[Tensor, Tensor | None]:
+        """(decision, probability) of Beta heads under the program's mode.
+
+        In 'mean' mode the decision is mean > 1/2, i.e. a > b, i.e. logit_a > logit_b
+        (softplus is monotone), so the Beta parameters are only formed where a probability is used.
+        """
         if self.mode == "mean":
-            p = a / (a + b)
-            return p > 0.5, p
+            on = logits[..., 0] > logits[..., 1]
+            if logits.dim() == 3:  # episode heads: the open count needs the mean itself
+                a, b = beta_params(logits)
+                return on, a / (a + b)
+            return on, None
+        a, b = beta_params(logits)
         p = torch.distributions.Beta(a, b).sample()
         return torch.rand(p.shape, generator=self.generator, device=p.device) < p, p
 

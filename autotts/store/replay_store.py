@@ -185,3 +185,24 @@ def to_records(store: ReplayStore) -> list[dict]:
             "final_answers_trace": [b[2] for b in branches],
         })
     return out
+
+
+def concat_stores(stores: list[ReplayStore]) -> tuple[ReplayStore, torch.Tensor]:
+    """One store holding every question of `stores` (padded), and the store index of each question.
+
+    Lets one batched rollout cover several stores (e.g. the four search stores of an ES generation).
+    """
+    n = max(s.max_branches for s in stores)
+    k = max(s.max_probes for s in stores)
+    pad = lambda t, *size: torch.nn.functional.pad(t, size, value=PAD)  # noqa: E731
+    probes = torch.cat([pad(s.probes, 0, k - s.max_probes, 0, n - s.max_branches) for s in stores])
+    fields = {f: torch.cat([pad(getattr(s, f), 0, n - s.max_branches) if getattr(s, f).dim() == 2 else getattr(s, f)
+                            for s in stores]) for f in TENSOR_FIELDS if f != "probes"}
+    # padded branch rows must not look like data: zero length / probes
+    for f in ("n_probes", "length"):
+        fields[f] = fields[f].clamp(min=0)
+    union = ReplayStore(probes=probes, **fields, vocab=[v for s in stores for v in s.vocab],
+                        questions=[q for s in stores for q in s.questions], model="+".join(s.model for s in stores),
+                        dataset="+".join(sorted({s.dataset for s in stores})), source="")
+    owner = torch.cat([torch.full((s.num_questions,), i, dtype=torch.long) for i, s in enumerate(stores)])
+    return union, owner
