@@ -184,7 +184,7 @@ def _question(rng: np.random.Generator, p: SyntheticParams, n: int, delta: int, 
     gold = words.add([str(rng.integers(0, 1000))])[0]
     n_attr = 1 + rng.poisson(p.attractors)
     attractors = words.add(_attractor_strings(rng, n_attr, words.items[gold]))
-    inter = words.add(_intermediate_strings(rng, 1 + rng.poisson(p.intermediates - 1)))
+    inter = words.add(_intermediate_strings(rng, 1 + rng.poisson(p.intermediates - 1), words.items[gold]))
     correct = rng.random(n) < share
     scale = max(0.25, 1 + p.length_question_cv * rng.standard_normal())  # linear: few very long questions
     think = scale * np.exp(p.length_easy + p.length_hard * (1 - share) ** p.length_hard_power
@@ -193,8 +193,11 @@ def _question(rng: np.random.Generator, p: SyntheticParams, n: int, delta: int, 
     correct &= ~cut | (rng.random(n) < p.cut_right)
     final = _finals(rng, p, words, correct, gold, attractors, inter)
     probes = _probes(rng, p, words, share, final, n_probes, gold, attractors, inter)
-    w = np.asarray(words.items, dtype=object)
-    each = [[w[probes[j, : n_probes[j]]].tolist(), int(length[j]), w[final[j]]] for j in range(n)]
+    items = words.items
+    flat = [items[i] for i in probes[np.arange(probes.shape[1]) < n_probes[:, None]].tolist()]
+    ends = np.cumsum(n_probes).tolist()
+    each = [[flat[e - c: e], tok, items[f]]
+            for e, c, tok, f in zip(ends, n_probes.tolist(), length.tolist(), final.tolist())]
     return {"question": text, "gold_answer": words.items[gold], "probe_freq": delta,
             "each_branch": each, "final_answers_trace": [b[2] for b in each]}
 
@@ -302,9 +305,10 @@ def _attractor_strings(rng: np.random.Generator, n: int, gold: str) -> list[str]
     return list(out)
 
 
-def _intermediate_strings(rng: np.random.Generator, n: int) -> list[str]:
-    """Answers a branch holds mid-way: integers and partial expressions."""
+def _intermediate_strings(rng: np.random.Generator, n: int, gold: str) -> list[str]:
+    """Answers a branch holds mid-way: integers and partial expressions, never the gold itself."""
     nums = rng.integers(0, 2000, size=(n, 3))
+    nums[nums[:, 0] == int(gold), 0] += 2000  # a branch that stalls on one of these stays wrong
     forms = rng.integers(0, 4, size=n)
     templates = ("{0}", "{0} + {1}", "{0} + {1}\\sqrt{{{2}}}", "{0} + E[X_{1}]")
     return [templates[f].format(*row) for f, row in zip(forms, nums.tolist())]
