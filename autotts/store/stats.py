@@ -22,7 +22,7 @@ SC_SUBSETS = 32  # random 64-branch subsets per question for SC@64
 
 def store_stats(stores: ReplayStore | Sequence[ReplayStore], seed: int = 0) -> dict[str, float]:
     """Figures of one store or of several pooled (flat dict, name -> value)."""
-    stores = [stores] if isinstance(stores, ReplayStore) else list(stores)
+    stores = [s.to("cpu") for s in ([stores] if isinstance(stores, ReplayStore) else stores)]
     parts = [_arrays(s) for s in stores]
     cat = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     rng = np.random.default_rng(seed)
