@@ -15,6 +15,7 @@ import torch
 from autotts.errors import StoreError
 from autotts.store import PAD, ReplayStore, build_store, discover, load_compact, load_store, save_compact, to_records
 from autotts.store.autotts_json import read_records, write_records
+from autotts.store.io import model_and_dataset
 
 DATA = os.environ.get("AUTOTTS_DATA")
 needs_data = pytest.mark.skipif(not DATA, reason="AUTOTTS_DATA is not set (the public stores)")
@@ -31,21 +32,17 @@ PUBLIC_FINGERPRINTS = {
 @pytest.fixture(scope="module")
 def public() -> list[tuple[Path, list[dict], ReplayStore]]:
     """Each public store: its path, its records, and the store loaded by its ``model/dataset`` name."""
-    return [(p, read_records(p), load_store(f"{p.parent.name}/{_dataset(p)}")) for p in discover()]
-
-
-def _dataset(path: Path) -> str:
-    return path.name.removesuffix(".json.gz")
+    return [(p, read_records(p), load_store("/".join(model_and_dataset(p)))) for p in discover()]
 
 
 @needs_data
 def test_all_public_stores_load_with_expected_shapes_and_fingerprints(public):
-    assert {(p.parent.name, _dataset(p)) for p, _, _ in public} == set(PUBLIC_FINGERPRINTS)
+    assert {model_and_dataset(p) for p, _, _ in public} == set(PUBLIC_FINGERPRINTS)
     for path, records, store in public:
-        assert store.name == f"{path.parent.name}/{_dataset(path)}" and store.source == str(path)
+        assert store.name == "/".join(model_and_dataset(path)) and store.source == str(path)
         assert store.probes.shape == (30, 128, 80)
         assert store.n_branches.tolist() == [128] * 30 and store.delta.tolist() == [500] * 30
-        assert store.fingerprint == PUBLIC_FINGERPRINTS[(path.parent.name, _dataset(path))]
+        assert store.fingerprint == PUBLIC_FINGERPRINTS[model_and_dataset(path)]
         assert [store.vocab[q][int(store.gold[q])] for q in range(30)] == [r["gold_answer"] for r in records]
         assert bool((store.final < store.n_final_ids[:, None]).all())  # finals take the first ids
         assert int(store.n_probes.min()) >= 1 and bool(((store.probes != PAD).sum(-1) == store.n_probes).all())
@@ -60,14 +57,14 @@ def test_public_stores_round_trip_to_the_exact_records(public):
 @needs_data
 def test_compact_round_trip_keeps_the_fingerprint(public, tmp_path):
     for path, _, store in public:
-        out = tmp_path / f"{path.parent.name}-{_dataset(path)}.pt"
+        out = tmp_path / ("-".join(model_and_dataset(path)) + ".pt")
         save_compact(store, out)
         start = time.perf_counter()
         back = load_store(out)
         elapsed = time.perf_counter() - start
         assert back.fingerprint == store.fingerprint and back.vocab == store.vocab
         assert (back.model, back.dataset, back.questions) == (store.model, store.dataset, store.questions)
-        print(f"compact load {path.parent.name}/{_dataset(path)}: {elapsed * 1000:.1f} ms")
+        print(f"compact load {store.name}: {elapsed * 1000:.1f} ms")
 
 
 def _record(qi: int, branches: int = 3) -> dict:
