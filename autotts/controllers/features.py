@@ -33,7 +33,7 @@ def peer_counts(obs: Observation) -> tuple[Tensor, Tensor]:
     Sort-based (O(B log B) per episode): the pairwise version was the costliest op of a round.
     """
     live = ((obs.status == ACTIVE) | (obs.status == FINISHED)) & (obs.answer >= 0)
-    vals = torch.where(live, obs.answer, torch.iinfo(torch.long).max)
+    vals = torch.where(live, obs.answer.long(), torch.iinfo(torch.long).max)
     sorted_vals, idx = vals.sort(dim=1)
     starts = torch.ones_like(live)
     starts[:, 1:] = sorted_vals[:, 1:] != sorted_vals[:, :-1]
