@@ -45,14 +45,30 @@ DEFAULT_GUARDS = (GuardSpec("max_branches", {"m": 32}), GuardSpec("keep_active",
                   GuardSpec("stop_when_idle", {}), GuardSpec("max_rounds", {"r": 100}))
 
 
-class PolicyProgram(RuleProgram):
-    """Decisions from Beta heads. `mode`: 'mean' (a > b), or 'sample' (p ~ Beta, then Bernoulli)."""
+HeadFn = Callable[[Tensor, Tensor, Tensor, "Tensor | None"], "tuple[Tensor, Tensor]"]
+VoteFn = Callable[[Tensor, Tensor, Tensor, "Tensor | None"], Tensor]
 
-    def __init__(self, weights: Tensor, shape: PolicyShape = PolicyShape(), spec: ActionSpec = ActionSpec(),
+
+def weight_functions(weights: Tensor, shape: PolicyShape) -> tuple[HeadFn, VoteFn]:
+    """Head and vote functions of in-memory weights ([D], or [P, D] with a member id per episode)."""
+    w = unflatten(weights, shape)
+    return (lambda px, bx, beta, member: heads(w, px, bx, beta, member),
+            lambda cx, lx, finished, member: vote_weights(w, cx, lx, finished, member))
+
+
+class PolicyProgram(RuleProgram):
+    """Decisions from Beta heads. `mode`: 'mean' (a > b), or 'sample' (p ~ Beta, then Bernoulli).
+
+    `head_fn(pool_x, branch_x, beta, member)` gives the head logits and `vote_fn(completed_x,
+    live_x, finished, member)` the vote weights: from in-memory weights (`weight_functions`) or
+    from an exported TorchScript module -- the program around them is the same.
+    """
+
+    def __init__(self, head_fn: HeadFn, vote_fn: VoteFn, spec: ActionSpec = ActionSpec(), population: bool = False,
                  mode: str = "mean", generator: torch.Generator | None = None):
-        self.w = unflatten(weights, shape)
-        self.population = weights.dim() == 2
-        self.shape, self.spec, self.mode, self.generator = shape, spec, mode, generator
+        self.head_fn, self.vote_fn = head_fn, vote_fn
+        self.population = population
+        self.spec, self.mode, self.generator = spec, mode, generator
         self.slots = spec.slots
         self.rules = (Rule("head:stop", self._stop), Rule("head:open", self._open),
                       Rule("head:prune", self._prune), Rule("head:advance", self._advance))
@@ -68,10 +84,10 @@ class PolicyProgram(RuleProgram):
     def update(self, obs: Observation, mem: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict]:
         peers, live = peer_counts(obs)
         px, bx = pool_features(obs, peers, live), branch_features(obs, peers, live)
-        ep, br = heads(self.w, px, bx, mem["beta"], mem.get("member"))
-        ep_on, ep_p = self._decide(ep)        # [E, 2]
+        ep, br = self.head_fn(px, bx, mem["beta"], mem.get("member"))
+        ep_on, ep_p = self._decide(ep)        # [E, 3]
         br_on, _ = self._decide(br)           # [E, B, 3]
-        return mem, {"stop": ep_on[:, 0], "open_p": ep_p[:, 1], "prune": br_on[..., 0],
+        return mem, {"stop": ep_on[:, 0], "open": ep_on[:, 1], "width_p": ep_p[:, 2], "prune": br_on[..., 0],
                      "advance": br_on[..., 1], "fast": br_on[..., 2]}
 
     def _decide(self, logits: Tensor) -> tuple[Tensor, Tensor | None]:
@@ -96,8 +112,7 @@ class PolicyProgram(RuleProgram):
             d.set_stop(stop, self._answers(obs, mem, stop))
 
     def _open(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
-        k = (derived["open_p"] * (self.spec.max_open + 1)).floor().long().clamp(max=self.spec.max_open)
-        d.set_open(k > 0, k)
+        d.set_open(derived["open"], open_count(derived["width_p"], self.spec.max_open))
 
     def _prune(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
         d.set_branch((obs.status == ACTIVE) & derived["prune"], prune=True)
@@ -122,10 +137,20 @@ class PolicyProgram(RuleProgram):
         member = mem["member"][idx] if self.population else None
         finished = sub.status == FINISHED
         live = ((sub.status == ACTIVE) | finished) & (sub.answer >= 0)
-        weight = vote_weights(self.w, completed_features(sub), live_features(sub), finished, member)
+        weight = self.vote_fn(completed_features(sub), live_features(sub), finished, member)
         key = torch.where(finished, sub.finish_key, LIVE_KEY + torch.arange(sub.slots, device=idx.device))
         out[idx] = weighted_vote(sub.answer, live, key, weight)
         return out
+
+
+def open_count(width_p: Tensor, max_open: int) -> Tensor:
+    """Branches to open when the open head fires: 1..max_open from the width head's mean."""
+    return (1 + (width_p * max_open).floor().long()).clamp(max=max_open)
+
+
+def width_target(count: Tensor, max_open: int) -> Tensor:
+    """The width-head mean that `open_count` maps to `count` (middle of its interval)."""
+    return ((count.float() - 1).clamp(min=0) + 0.5) / max_open
 
 
 def _rows(obs: Observation, idx: Tensor) -> Observation:
@@ -137,8 +162,7 @@ def policy_controller(weights: Tensor, shape: PolicyShape = PolicyShape(), spec:
                       guards: Sequence[GuardSpec] = DEFAULT_GUARDS, mode: str = "mean",
                       generator: torch.Generator | None = None) -> RuleEngine:
     """A rule engine running a policy (weights [D]) or a population (weights [P, D]) under `guards`."""
-    program = PolicyProgram(weights, shape, spec, mode, generator)
+    head_fn, vote_fn = weight_functions(weights, shape)
+    program = PolicyProgram(head_fn, vote_fn, spec, weights.dim() == 2, mode, generator)
     return RuleEngine(program, [g.build() for g in guards])
 
-
-Factory = Callable[[Tensor], RuleEngine]

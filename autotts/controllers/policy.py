@@ -26,7 +26,7 @@ from torch.nn import functional as F
 
 from autotts.controllers.features import BRANCH_FEATURES, COMPLETED_FEATURES, LIVE_FEATURES, POOL_FEATURES
 
-EPISODE_HEADS = ("stop", "open")
+EPISODE_HEADS = ("stop", "open", "width")
 BRANCH_HEADS = ("prune", "advance", "fast")
 
 
@@ -89,7 +89,7 @@ def beta_params(logits: Tensor) -> tuple[Tensor, Tensor]:
 
 def heads(w: dict[str, Tensor], pool_x: Tensor, branch_x: Tensor, beta: Tensor,
           group: Tensor | None = None) -> tuple[Tensor, Tensor]:
-    """Logits of all Beta heads: episode [E, 2 heads, 2] and branch [E, B, 3 heads, 2]."""
+    """Logits of all Beta heads: episode [E, 3 heads, 2] and branch [E, B, 3 heads, 2]."""
     e, b, fb = branch_x.shape
     x = torch.cat([pool_x, beta[:, None].to(pool_x.dtype)], dim=1)
     h = torch.tanh(grouped_matmul(x, w["w1"], group) + _pick(w["b1"], group))
@@ -127,7 +127,7 @@ class BetaPolicy(nn.Module):
 
     def forward(self, pool_x: Tensor, branch_x: Tensor, beta: Tensor, completed_x: Tensor, live_x: Tensor,
                 finished: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """(episode logits [E,2,2], branch logits [E,B,3,2], vote weights [E,B]); Beta(a,b) = softplus(logits)."""
+        """(episode logits [E,3,2], branch logits [E,B,3,2], vote weights [E,B]); Beta(a,b) = softplus(logits)."""
         w = self.weights()
         ep, br = heads(w, pool_x, branch_x, beta)
         return ep, br, vote_weights(w, completed_x, live_x, finished)
@@ -146,6 +146,6 @@ def initial_weights(shape: PolicyShape, seed: int = 0, scale: float = 0.1) -> Te
     w["w_done"].zero_()
     w["w_live"].zero_()
     w["b_live"].fill_(-6.0)
-    w["b_ep"].copy_(torch.tensor([-1.0, 1.0, 0.0, 0.0]))  # stop: a < b (keep going); open: mean 1/2
+    w["b_ep"].copy_(torch.tensor([-1.0, 1.0, 0.0, 0.0, -1.0, 1.0]))  # keep going; open: even odds; narrow
     w["b_br"].copy_(torch.tensor([-1.0, 1.0, 1.0, -1.0, -1.0, 1.0]))  # keep, advance, one interval
     return flat
