@@ -12,6 +12,7 @@ demand, which is why replay and online runs agree token for token.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -58,9 +59,13 @@ class IntervalReader:
         if probe.max_tokens <= 0:
             raise AutottsError(f"--probe-tokens must be positive (got {probe.max_tokens})")
         self.backend, self.delta, self.max_tokens, self.probe = backend, int(delta), int(max_tokens), probe
+        self.busy_s = 0.0  # wall time spent in the backend (for overhead reports)
 
     def open(self, prompt: str, seeds: Sequence[int]) -> list[Track]:
-        return [Track(b) for b in self.backend.open(prompt, seeds)]
+        t0 = time.perf_counter()
+        tracks = [Track(b) for b in self.backend.open(prompt, seeds)]
+        self.busy_s += time.perf_counter() - t0
+        return tracks
 
     def reveal(self, tracks: Sequence[Track], targets: Sequence[int]) -> None:
         """Read until track i holds `targets[i]` probes or has ended (`TO_END` reads it to the end)."""
@@ -72,6 +77,7 @@ class IntervalReader:
 
     def next_interval(self, tracks: Sequence[Track]) -> None:
         """Generate one interval of every track, then probe those that go on and close those that ended."""
+        t0 = time.perf_counter()
         branches = [t.branch for t in tracks]
         self.backend.extend(branches, [min(self.delta, self.max_tokens - b.tokens) for b in branches])
         ended = [t for t in tracks if t.branch.eos or t.branch.tokens >= self.max_tokens]
@@ -79,6 +85,7 @@ class IntervalReader:
         for t, answer in zip(going, self._read([t.branch for t in going])):
             t.probes.append(answer)
         self._close(ended)
+        self.busy_s += time.perf_counter() - t0
 
     def _close(self, tracks: list[Track]) -> None:
         """Final answers: the last box of the text, else what a probe of the finished text reads."""

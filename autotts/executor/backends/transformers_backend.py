@@ -48,7 +48,9 @@ class TransformersBackend:
     def __init__(self, model: str, sampling: Sampling = Sampling(), device: str = "cpu", dtype: str = "auto",
                  batch_size: int = 64, reuse_prefix: bool = True):
         from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()  # weight-loading bars would interleave with our own progress output
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(model)
             self.model = AutoModelForCausalLM.from_pretrained(model, dtype=_dtype(dtype)).to(device).eval()
