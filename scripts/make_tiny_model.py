@@ -65,7 +65,7 @@ def build_tokenizer():
                                    clean_up_tokenization_spaces=False)
 
 
-def build_model(tokenizer, seed: int = 0, hidden: int = 32, layers: int = 2):
+def build_model(tokenizer, seed: int = 0, hidden: int = 32, layers: int = 2, eos_bias: float | None = None):
     """A random 2-layer Llama in float64 with the hand-set channels of the module docstring."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -78,7 +78,7 @@ def build_model(tokenizer, seed: int = 0, hidden: int = 32, layers: int = 2):
                          bos_token_id=None)
     model = LlamaForCausalLM(config).to(torch.float64).eval()
     with torch.no_grad():
-        _shape_logits(model.model.embed_tokens.weight, model.lm_head.weight, tokenizer)
+        _shape_logits(model.model.embed_tokens.weight, model.lm_head.weight, tokenizer, eos_bias)
         for layer in model.model.layers:
             layer.self_attn.v_proj.weight[:, :7] = 0.0  # attention carries word identity only ...
             layer.mlp.down_proj.weight[3:7, :] = 0.0  # ... and only attention writes the answer selector
@@ -87,7 +87,7 @@ def build_model(tokenizer, seed: int = 0, hidden: int = 32, layers: int = 2):
     return model
 
 
-def _shape_logits(emb, head, tokenizer) -> None:
+def _shape_logits(emb, head, tokenizer, eos_bias: float | None = None) -> None:
     """Hand-set channels on top of random weights (dims: 0 constant, 1 answer written, 2 box open,
     3-6 answer selector written only by attention, 7+ random word identity)."""
     ids = tokenizer.convert_tokens_to_ids
@@ -101,19 +101,22 @@ def _shape_logits(emb, head, tokenizer) -> None:
     emb[answers, 1] = 4.0
     emb[ids("\\boxed{"), 2] = 4.0
     emb[ids("\\boxed{"), 7:] = 0.0
-    for word, bias in _BIAS.items():
+    for word, bias in {**_BIAS, **({} if eos_bias is None else {"</s>": eos_bias})}.items():
         head[ids(word), 0] = bias / CHANNEL
     head[ids("}"), 1] = CLOSE / CHANNEL
     head[others, 2] = -SUPPRESS / CHANNEL
     head[answers, 3:7] = head.new_empty(len(answers), 4).normal_(0.0, SELECT_STD)
 
 
-def make_tiny_model(outdir: str | Path, seed: int = 0) -> Path:
-    """Write model + tokenizer to `outdir` (loadable with `from_pretrained`); returns the path."""
+def make_tiny_model(outdir: str | Path, seed: int = 0, eos_bias: float | None = None) -> Path:
+    """Write model + tokenizer to `outdir` (loadable with `from_pretrained`); returns the path.
+
+    `eos_bias` overrides the EOS logit offset (e.g. -30: branches always run to the token cap, for benchmarks).
+    """
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = build_tokenizer()
-    build_model(tokenizer, seed).save_pretrained(out)
+    build_model(tokenizer, seed, eos_bias=eos_bias).save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
 
@@ -122,8 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("outdir", help="directory to write the model and tokenizer to")
     parser.add_argument("--seed", type=int, default=0, help="weight initialisation seed")
+    parser.add_argument("--eos-bias", type=float, default=None, help="EOS logit offset (default 2.7; -30 never ends)")
     args = parser.parse_args(argv)
-    path = make_tiny_model(args.outdir, args.seed)
+    path = make_tiny_model(args.outdir, args.seed, args.eos_bias)
     print(f"tiny model written to {path}")
     return 0
 

@@ -31,9 +31,8 @@ def collect_question(reader: IntervalReader, question: Question, prompt: str, n:
 
 
 def collect(reader: IntervalReader, questions: list[Question], prompts: list[str], n: int, seed: int,
-            out: str | Path, config: dict, on_question: OnQuestion | None = None) -> list[dict]:
-    """Collect every question not already in ``<out>.partial.jsonl``, then write `out` and drop the sidecar."""
-    partial = PartialStore(out, config, questions)
+            out: str | Path, partial: PartialStore, on_question: OnQuestion | None = None) -> list[dict]:
+    """Collect every question not already in `partial` (the resume sidecar), then write `out`, drop the sidecar."""
     for i, (q, prompt) in enumerate(zip(questions, prompts)):
         if i not in partial.records:
             partial.add(i, collect_question(reader, q, prompt, n, seed))

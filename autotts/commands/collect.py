@@ -21,21 +21,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from autotts.collect.collector import collect
+    from autotts.collect.partial import PartialStore
     from autotts.collect.questions import read_questions
     from autotts.executor.options import format_prompt, generation_config, reader_from_args
 
     out = Path(args.out)
     if args.n <= 0:
         raise AutottsError(f"--n {args.n}: expected a positive number of branches")
-    partial = out.with_name(out.name + ".partial.jsonl")
-    if out.exists() and not partial.exists() and not args.overwrite:
-        raise AutottsError(f"{out}: exists (pass --overwrite to collect it again)")
     questions = read_questions(args.questions)
     prompts = [format_prompt(args.prompt_template, q.text) for q in questions]
+    partial = PartialStore(out, {**generation_config(args), "n": args.n}, questions)  # checked before loading
+    if out.exists() and not partial.path.exists() and not args.overwrite:
+        raise AutottsError(f"{out}: exists (pass --overwrite to collect it again)")
     reader = reader_from_args(args)
-    config = {**generation_config(args), "n": args.n}
     with _Progress(len(questions), args.quiet) as progress:
-        records = collect(reader, questions, prompts, args.n, args.seed, out, config, progress.update)
+        records = collect(reader, questions, prompts, args.n, args.seed, out, partial, progress.update)
     tokens = sum(b[1] for r in records for b in r["each_branch"])
     print(f"wrote {out}: {len(records)} questions x {args.n} branches, {tokens} tokens, delta={args.delta}")
     return 0
