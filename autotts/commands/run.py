@@ -72,4 +72,4 @@ def _print_table(rows: list[dict], trace: bool) -> None:
         for r in rows:
             console.print(f"[bold]line {r['line']}[/bold]")
             for entry in r["trace"]:
-                console.print("  " + json.dumps(entry, ensure_ascii=False), markup=False, highlight=False)
+                console.print("  " + json.dumps(entry, ensure_ascii=False), markup=False, highlight=False, soft_wrap=True)
