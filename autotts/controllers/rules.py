@@ -124,8 +124,11 @@ class RuleProgram:
         """Memory update after the rules decided (e.g. phase changes)."""
         return memory
 
-    def aggregate(self, obs: Observation, memory: Any, derived: dict) -> Tensor:
-        """The answer if forced to stop now (used by guards): majority of completed answers, else of all."""
+    def aggregate(self, obs: Observation, memory: Any, derived: dict, rows: Tensor) -> Tensor:
+        """[E] answers if forced to stop now (guards); only `rows` [E] bool need be right.
+
+        Default: majority of completed answers, else of the current answers of live branches.
+        """
         return default_answer(obs)
 
 
@@ -147,7 +150,7 @@ class RuleEngine:
         for i, rule in enumerate(self.program.rules):
             decision.rule = i
             rule.fn(obs, memory, derived, decision)
-        derived["aggregate"] = lambda: self.program.aggregate(obs, memory, derived)
+        derived["aggregate"] = lambda rows: self.program.aggregate(obs, memory, derived, rows)
         for j, guard in enumerate(self.guards):
             decision.rule = len(self.program.rules) + j
             guard.fn(obs, memory, derived, decision)
@@ -158,8 +161,8 @@ class RuleEngine:
 # ---- shared observation helpers -------------------------------------------------------------
 
 def completed_vote(obs: Observation) -> tuple[Tensor, Tensor, Tensor]:
-    """Majority of finished branches' final answers, ties to the earliest completion."""
-    return ordered_vote(obs.answer, obs.status == FINISHED, obs.finish_key)
+    """Majority of finished branches' final answers, ties to the earliest completion (kept by the env)."""
+    return obs.pool_winner, obs.pool_top1, obs.pool_top2
 
 
 def slot_vote(obs: Observation, include: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -178,11 +181,17 @@ def default_answer(obs: Observation) -> Tensor:
 
 # ---- guards -------------------------------------------------------------------------------
 
+def force_stop(d: Decision, mask: Tensor, derived: dict) -> None:
+    """Stop episodes in `mask` (that are not stopping already) with the program's aggregate answer."""
+    mask = mask & ~d.stop
+    if bool(mask.any()):
+        d.set_stop(mask, derived["aggregate"](mask), override=True)
+
+
 def budget_cap(tokens: int) -> Rule:
     """Stop once an episode has spent `tokens`; answer with the program's aggregate."""
     def fn(obs: Observation, memory: Any, derived: dict, d: Decision) -> None:
-        over = obs.total_cost >= tokens
-        d.set_stop(over & ~d.stop, derived["aggregate"](), override=True)
+        force_stop(d, obs.total_cost >= tokens, derived)
     return Rule(f"budget_cap({tokens})", fn)
 
 
@@ -215,14 +224,14 @@ def stop_when_idle() -> Rule:
     def fn(obs: Observation, memory: Any, derived: dict, d: Decision) -> None:
         opens = d.open if d.open is not None else torch.zeros_like(obs.n_open)
         idle = ~(obs.status == ACTIVE).any(1) & ((opens == 0) | (obs.n_open >= obs.n_avail))
-        d.set_stop(idle & ~d.stop, derived["aggregate"](), override=True)
+        force_stop(d, idle, derived)
     return Rule("stop_when_idle", fn)
 
 
 def max_rounds(r: int) -> Rule:
     """Stop at round `r` whatever the program wants (a safety net against endless holds)."""
     def fn(obs: Observation, memory: Any, derived: dict, d: Decision) -> None:
-        d.set_stop((obs.round >= r) & ~d.stop, derived["aggregate"](), override=True)
+        force_stop(d, obs.round >= r, derived)
     return Rule(f"max_rounds({r})", fn)
 
 

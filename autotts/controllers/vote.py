@@ -17,12 +17,8 @@ _BIG = 1 << 62
 _COUNT_SHIFT = 1 << 40  # counts dominate keys (keys < 2^40)
 
 
-def ordered_vote(answer: Tensor, include: Tensor, key: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Winner, top1, top2 of the answers in `include`, ties to the smallest `key`.
-
-    answer, include, key: [E,B]. Returns winner [E] (-1 if nothing included),
-    top1 [E] (its count) and top2 [E] (count of the runner-up; equals top1 on a tie).
-    """
+def _groups(answer: Tensor, include: Tensor, key: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """Sort each row's included answers; returns (run id, run answer, first key per run, valid, sort order)."""
     e, b = answer.shape
     sentinel = torch.iinfo(torch.long).max
     vals = torch.where(include, answer, sentinel)
@@ -32,16 +28,38 @@ def ordered_vote(answer: Tensor, include: Tensor, key: Tensor) -> tuple[Tensor, 
     starts[:, 1:] = sorted_vals[:, 1:] != sorted_vals[:, :-1]
     run = starts.long().cumsum(1) - 1
     valid = sorted_vals != sentinel
-    counts = torch.zeros((e, b), dtype=torch.long, device=answer.device).scatter_add_(1, run, valid.long())
     first = torch.full((e, b), _BIG, dtype=torch.long, device=answer.device)
     first.scatter_reduce_(1, run, torch.where(valid, sorted_key, _BIG), reduce="amin")
     run_answer = torch.full((e, b), -1, dtype=torch.long, device=answer.device).scatter_(1, run, sorted_vals)
+    return run, run_answer, first, valid, idx
+
+
+def ordered_vote(answer: Tensor, include: Tensor, key: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Winner, top1, top2 of the answers in `include`, ties to the smallest `key`.
+
+    answer, include, key: [E,B]. Returns winner [E] (-1 if nothing included),
+    top1 [E] (its count) and top2 [E] (count of the runner-up; equals top1 on a tie).
+    """
+    run, run_answer, first, valid, _ = _groups(answer, include, key)
+    counts = torch.zeros_like(run).scatter_add_(1, run, valid.long())
     score = torch.where(counts > 0, counts * _COUNT_SHIFT - first, -_BIG)
     best = score.argmax(dim=1, keepdim=True)
     top1 = counts.gather(1, best).squeeze(1)
     top2 = counts.scatter(1, best, 0).max(dim=1).values
     winner = torch.where(top1 > 0, run_answer.gather(1, best).squeeze(1), -1)
     return winner, top1, top2
+
+
+def weighted_vote(answer: Tensor, include: Tensor, key: Tensor, weight: Tensor) -> Tensor:
+    """Winner [E] by summed `weight` per answer (ties to the smallest `key`); -1 if nothing included."""
+    run, run_answer, first, valid, idx = _groups(answer, include, key)
+    w = torch.where(valid, weight.gather(1, idx), 0).to(torch.float64)
+    mass = torch.zeros(run.shape, dtype=torch.float64, device=run.device).scatter_add_(1, run, w)
+    present = torch.zeros_like(run).scatter_add_(1, run, valid.long()) > 0
+    top = torch.where(present, mass, -1.0).max(dim=1, keepdim=True).values
+    tied = present & (mass >= top)
+    best = torch.where(tied, first, _BIG).argmin(dim=1, keepdim=True)
+    return torch.where(present.any(1), run_answer.gather(1, best).squeeze(1), -1)
 
 
 _CONF_TABLES: dict[str, Tensor] = {}

@@ -1,5 +1,9 @@
 """The replay environment: batched functional env, episode protocols, and the reference oracle."""
 
+from autotts._malloc import tune_malloc
+
+tune_malloc()
+
 from autotts.env.batched import reset, step
 from autotts.env.episodes import Episodes, random_episodes, reference_episodes, subset_episodes
 from autotts.env.rollout import Rollout, rollout

@@ -23,12 +23,26 @@ import torch
 from torch import Tensor
 
 from autotts.env.episodes import Episodes
+from autotts.env.pool import add_completions, empty_pool
 from autotts.env.state import (ACTIVE, FINISHED, KEY_OPEN, KEY_ROUND, NOT_FINISHED, PRUNED, Action, EnvState,
-                               Hidden, Observation)
+                               Hidden, Observation, PoolTable)
 from autotts.store.replay_store import ReplayStore
+
+def _get(flat: Tensor, idx: Tensor) -> Tensor:
+    """Gather by flat index (index_select is ~2.5x faster than [] indexing on CPU)."""
+    return flat.index_select(0, idx)
+
+
+def _put(flat: Tensor, idx: Tensor, value: Tensor | int) -> None:
+    """Write by flat index in place (scatter_ is ~2.5x faster than [] assignment on CPU)."""
+    if not isinstance(value, Tensor):
+        value = torch.full_like(idx, value, dtype=flat.dtype)
+    flat.scatter_(0, idx, value)
+
 
 # Observation fields a step may write per branch (cloned once per step, then written sparsely).
 _BRANCH_FIELDS = ("status", "depth", "answer", "streak", "cost", "finish_key", "opened_round")
+_POOL_FIELDS = ("pool_winner", "pool_top1", "pool_top2", "pool_size")
 
 
 def reset(store: ReplayStore, episodes: Episodes, slots: int) -> EnvState:
@@ -58,92 +72,123 @@ def reset(store: ReplayStore, episodes: Episodes, slots: int) -> EnvState:
         opened_round=zeros - 1, n_open=ze.clone(), n_avail=n_avail, round=ze.clone(),
         done=torch.zeros(e, dtype=torch.bool, device=dev), result=ze - 1,
         delta=store.delta[q], question=q,
+        pool_winner=ze - 1, pool_top1=ze.clone(), pool_top2=ze.clone(), pool_size=ze.clone(),
     )
-    return EnvState(obs, hidden)
+    return EnvState(obs, hidden, empty_pool(e, store.final_vocab_size, dev))
 
 
-def step(store: ReplayStore, state: EnvState, action: Action) -> EnvState:
-    """Apply one macro-action per episode: stop, then prune, then advance (priority order), then open."""
+def step(store: ReplayStore, state: EnvState, action: Action, donate: bool = False) -> EnvState:
+    """Apply one macro-action per episode: stop, then prune, then advance (priority order), then open.
+
+    Pure by default. With ``donate=True`` the input state's buffers are updated in
+    place and must not be used again (as with a donated buffer under ``jax.jit``);
+    rollouts donate, since copying [E,B] tensors every round costs more than the step.
+    """
     obs, hid = state.obs, state.hidden
     live = ~obs.done
     stop = action.stop & live
     acting = live & ~stop
     touches = action.prune is not None or action.advance is not None or action.open is not None
-    out = {k: getattr(obs, k).clone() for k in _BRANCH_FIELDS} if touches else {}
+    copy = (lambda t: t) if donate else torch.clone
+    out = {k: copy(getattr(obs, k)) for k in _BRANCH_FIELDS} if touches else {}
     flat = {k: v.view(-1) for k, v in out.items()}
+    done: list[Tensor] = []  # flat indices of branches that finished this round
     if action.prune is not None:
         _prune(flat, action.prune, acting)
     if action.advance is not None:
-        _advance(store, obs, hid, flat, action, acting)
+        done.append(_advance(store, obs, hid, flat, action, acting))
     n_open = obs.n_open
     if action.open is not None:
-        n_open = n_open + _open(store, obs, hid, flat, action, acting)
+        count, opened_done = _open(store, obs, hid, flat, action, acting)
+        n_open = n_open + count
+        done.append(opened_done)
+    pool = state.pool
+    if done and sum(d.numel() for d in done):
+        pool, summary = _fold_pool(obs, state.pool, flat, torch.cat(done), copy)
+        out.update(summary)
     new = replace(obs, **out, n_open=n_open, round=obs.round + acting.long(), done=obs.done | stop,
                   result=torch.where(stop, action.answer, obs.result))
-    return EnvState(new, hid)
+    return EnvState(new, hid, pool)
+
+
+def _fold_pool(obs: Observation, pool: PoolTable, flat: dict[str, Tensor], idx: Tensor, copy
+               ) -> tuple[PoolTable, dict[str, Tensor]]:
+    """New pool tallies and vote summary after the completions at flat indices `idx`."""
+    pool = PoolTable(copy(pool.count), copy(pool.first))
+    summary = {k: copy(getattr(obs, k)) for k in _POOL_FIELDS}
+    add_completions(pool, summary, idx // obs.slots, flat["answer"][idx], flat["finish_key"][idx])
+    return pool, summary
 
 
 def _prune(flat: dict[str, Tensor], prune: Tensor, acting: Tensor) -> None:
     idx = (prune & acting[:, None]).view(-1).nonzero().squeeze(1)
-    status = flat["status"]
-    status[idx] = torch.where(status[idx] == ACTIVE, PRUNED, status[idx])
+    status = _get(flat["status"], idx)
+    _put(flat["status"], idx, torch.where(status == ACTIVE, PRUNED, status))
 
 
 def _advance(store: ReplayStore, obs: Observation, hid: Hidden, flat: dict[str, Tensor], action: Action,
-             acting: Tensor) -> None:
-    """Reveal up to `advance` probes of each active branch; advancing past the last one finishes it."""
+             acting: Tensor) -> Tensor:
+    """Reveal up to `advance` probes of each active branch; advancing past the last one finishes it.
+
+    Returns the flat indices of the branches that finished.
+    """
     want = (action.advance > 0) & acting[:, None]
     idx = want.view(-1).nonzero().squeeze(1)
-    idx = idx[flat["status"][idx] == ACTIVE]
+    idx = idx[_get(flat["status"], idx) == ACTIVE]
     if idx.numel() == 0:
-        return
-    b = obs.slots
-    row = idx // b
-    adv = action.advance.view(-1)[idx]
-    depth0 = flat["depth"][idx]
-    n_probes = hid.n_probes.view(-1)[idx]
-    n_rev = torch.minimum(adv, n_probes - depth0)
-    fin = adv > n_probes - depth0
+        return idx
+    row = idx // obs.slots
+    adv = _get(action.advance.view(-1), idx)
+    depth0 = _get(flat["depth"], idx)
+    remaining = _get(hid.n_probes.view(-1), idx) - depth0
+    n_rev = torch.minimum(adv, remaining)
+    fin = adv > remaining
     depth = depth0 + n_rev
-    last = (hid.probe_base.view(-1)[idx] + depth - 1).clamp(min=0)
+    last = (_get(hid.probe_base.view(-1), idx) + depth - 1).clamp(min=0)
     revealed = n_rev > 0
-    answer = torch.where(revealed, store.probes.view(-1)[last], flat["answer"][idx])
-    streak = torch.where(revealed, store.probe_run.view(-1)[last], flat["streak"][idx])
-    delta = obs.delta[row]
-    final = hid.final.view(-1)[idx]
-    cost = n_rev * delta + torch.where(fin, (hid.length.view(-1)[idx] - depth * delta).clamp(min=0), 0)
-    prio = action.priority.view(-1)[idx] if action.priority is not None else idx % b
-    flat["depth"][idx] = depth
-    flat["cost"][idx] += cost
-    flat["answer"][idx] = torch.where(fin, final, answer)
-    flat["streak"][idx] = torch.where(fin, torch.where(answer == final, streak + 1, 1), streak)
-    flat["status"][idx] = torch.where(fin, FINISHED, ACTIVE)
-    flat["finish_key"][idx] = torch.where(fin, obs.round[row] * KEY_ROUND + prio, NOT_FINISHED)
+    answer = torch.where(revealed, _get(store.probes.view(-1), last), _get(flat["answer"], idx))
+    streak = torch.where(revealed, _get(store.probe_run.view(-1), last), _get(flat["streak"], idx))
+    delta = _get(obs.delta, row)
+    final = _get(hid.final.view(-1), idx)
+    tail = (_get(hid.length.view(-1), idx) - depth * delta).clamp(min=0)
+    cost = n_rev * delta + torch.where(fin, tail, 0)
+    prio = _get(action.priority.view(-1), idx) if action.priority is not None else idx % obs.slots
+    _put(flat["depth"], idx, depth)
+    _put(flat["cost"], idx, _get(flat["cost"], idx) + cost)
+    _put(flat["answer"], idx, torch.where(fin, final, answer))
+    _put(flat["streak"], idx, torch.where(fin, torch.where(answer == final, streak + 1, 1), streak))
+    _put(flat["status"], idx, torch.where(fin, FINISHED, ACTIVE))
+    _put(flat["finish_key"], idx, torch.where(fin, _get(obs.round, row) * KEY_ROUND + prio, NOT_FINISHED))
+    return idx[fin]
 
 
 def _open(store: ReplayStore, obs: Observation, hid: Hidden, flat: dict[str, Tensor], action: Action,
-          acting: Tensor) -> Tensor:
-    """Open the next `open` branches in order, as probes (delta, first probe) or full reads (length, final)."""
-    count = torch.where(acting, action.open.clamp(min=0), 0)
-    count = torch.minimum(count, obs.n_avail - obs.n_open)
+          acting: Tensor) -> tuple[Tensor, Tensor]:
+    """Open the next `open` branches in order, as probes (delta, first probe) or full reads (length, final).
+
+    Returns the number opened per episode and the flat indices of branches that finished on opening.
+    """
+    count = torch.minimum(action.open.clamp(min=0) * acting, obs.n_avail - obs.n_open)
     k = int(count.max()) if count.numel() else 0
     if k == 0:
-        return count
-    j = torch.arange(k, device=count.device)[None, :]
-    pick = (j < count[:, None]).view(-1).nonzero().squeeze(1)
+        return count, count[:0]
+    j = torch.arange(k, device=count.device)
+    pick = (j[None, :] < count[:, None]).view(-1).nonzero().squeeze(1)
     row = pick // k
-    slot = obs.n_open[row] + pick % k
+    slot = _get(obs.n_open, row) + pick % k
     idx = row * obs.slots + slot
-    full = action.full_read[row] if action.full_read is not None else torch.zeros_like(row, dtype=torch.bool)
     # A probe-open of a branch with no probes finishes it at once, as the reference's explore step does.
-    finishes = full | (hid.n_probes.view(-1)[idx] == 0)
-    length = hid.length.view(-1)[idx]
-    flat["status"][idx] = torch.where(finishes, FINISHED, ACTIVE)
-    flat["depth"][idx] = torch.where(finishes, 0, 1)
-    flat["answer"][idx] = torch.where(finishes, hid.final.view(-1)[idx], store.probes.view(-1)[hid.probe_base.view(-1)[idx]])
-    flat["streak"][idx] = 1
-    flat["cost"][idx] = torch.where(finishes, length, obs.delta[row])
-    key = obs.round[row] * KEY_ROUND + KEY_OPEN + slot
-    flat["finish_key"][idx] = torch.where(finishes, key, NOT_FINISHED)
-    flat["opened_round"][idx] = obs.round[row]
-    return count
+    finishes = _get(hid.n_probes.view(-1), idx) == 0
+    if action.full_read is not None:
+        finishes = finishes | _get(action.full_read, row)
+    first_probe = _get(store.probes.view(-1), _get(hid.probe_base.view(-1), idx))
+    opened_round = _get(obs.round, row)
+    _put(flat["status"], idx, torch.where(finishes, FINISHED, ACTIVE))
+    _put(flat["depth"], idx, (~finishes).long())
+    _put(flat["answer"], idx, torch.where(finishes, _get(hid.final.view(-1), idx), first_probe))
+    _put(flat["streak"], idx, 1)
+    _put(flat["cost"], idx, torch.where(finishes, _get(hid.length.view(-1), idx), _get(obs.delta, row)))
+    key = opened_round * KEY_ROUND + KEY_OPEN + slot
+    _put(flat["finish_key"], idx, torch.where(finishes, key, NOT_FINISHED))
+    _put(flat["opened_round"], idx, opened_round)
+    return count, idx[finishes]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
@@ -13,8 +13,15 @@ from autotts.env.episodes import Episodes
 from autotts.env.state import Action, EnvState, index_tree
 from autotts.store.replay_store import ReplayStore
 
-# Called after every round with (state before, action, state after, episode ids of the batch rows).
-StepHook = Callable[[EnvState, Action, EnvState, Tensor], None]
+class Recorder(Protocol):
+    """Watches a rollout. `rows` maps batch rows to episode ids (the batch shrinks as episodes end).
+
+    States are updated in place by the next step, so a recorder copies what it keeps.
+    """
+
+    def on_action(self, state: EnvState, action: Action, reasons: tuple[str, ...], rows: Tensor) -> None: ...
+
+    def on_state(self, state: EnvState, rows: Tensor) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -29,7 +36,7 @@ class Rollout:
 
 
 def rollout(store: ReplayStore, episodes: Episodes, controller: Any, context: dict[str, Tensor] | None = None,
-            max_rounds: int = 10_000, hook: StepHook | None = None, compact_below: float = 0.5) -> Rollout:
+            max_rounds: int = 10_000, recorder: Recorder | None = None, compact_below: float = 0.5) -> Rollout:
     """Run `controller` on `episodes` to the end.
 
     Finished episodes are dropped from the batch once fewer than `compact_below`
@@ -41,12 +48,15 @@ def rollout(store: ReplayStore, episodes: Episodes, controller: Any, context: di
     dev = state.obs.status.device
     out = {k: torch.zeros(e, dtype=torch.long, device=dev) for k in ("answer", "tokens", "rounds", "opened")}
     rows = torch.arange(e, device=dev)
+    if recorder is not None:
+        recorder.on_state(state, rows)
     for _ in range(max_rounds):
         action, memory = controller.act(state.obs, memory)
-        new = step(store, state, action)
-        if hook is not None:
-            hook(state, action, new, rows)
-        state = new
+        if recorder is not None:
+            recorder.on_action(state, action, controller.reasons, rows)
+        state = step(store, state, action, donate=True)
+        if recorder is not None:
+            recorder.on_state(state, rows)
         done = state.obs.done
         if bool(done.all()):
             break

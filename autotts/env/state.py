@@ -43,6 +43,9 @@ class Observation:
     n_open: [E] slots opened; n_avail: [E] branches the episode may open.
     round: [E] rounds taken; done: [E] episode answered; result: [E] answer id.
     delta: [E] interval in tokens; question: [E] question index (for answer strings).
+    pool_winner/pool_top1/pool_top2/pool_size: [E] ordered majority vote over the final
+    answers of finished branches, ties to the earliest completion (spec §0.1), kept
+    up to date by the env as branches finish.
     """
 
     status: Tensor
@@ -59,6 +62,10 @@ class Observation:
     result: Tensor
     delta: Tensor
     question: Tensor
+    pool_winner: Tensor
+    pool_top1: Tensor
+    pool_top2: Tensor
+    pool_size: Tensor
 
     @property
     def num_episodes(self) -> int:
@@ -86,9 +93,18 @@ class Hidden:
 
 
 @dataclass(frozen=True)
+class PoolTable:
+    """Per-episode tallies behind the pool vote: count [E,V] and first completion key [E,V] per answer id."""
+
+    count: Tensor
+    first: Tensor
+
+
+@dataclass(frozen=True)
 class EnvState:
     obs: Observation
     hidden: Hidden
+    pool: PoolTable
 
 
 @dataclass(frozen=True)

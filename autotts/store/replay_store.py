@@ -11,7 +11,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import chain
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -123,60 +125,58 @@ TENSOR_FIELDS = ("probes", "n_probes", "length", "final", "n_branches", "delta",
 
 def build_store(records: list[dict], model: str = "unknown", dataset: str = "unknown",
                 source: str = "") -> ReplayStore:
-    """Build a store from *validated* AutoTTS records (see `autotts.store.autotts_json`)."""
+    """Build a store from *validated* AutoTTS records (see `autotts.store.autotts_json`).
+
+    Vectorised per question (one dict lookup per answer, numpy scatter into the
+    padded block) because this runs on every load of a JSON store.
+    """
     q_count = len(records)
     n_max = max(len(r["each_branch"]) for r in records)
     k_max = max(1, max(len(b[0]) for r in records for b in r["each_branch"]))
-    probes = torch.full((q_count, n_max, k_max), PAD, dtype=torch.long)
-    n_probes = torch.zeros((q_count, n_max), dtype=torch.long)
-    length = torch.zeros((q_count, n_max), dtype=torch.long)
-    final = torch.full((q_count, n_max), PAD, dtype=torch.long)
-    n_branches, delta, gold, n_final = [], [], [], []
+    probes = np.full((q_count, n_max, k_max), PAD, dtype=np.int64)
+    n_probes = np.zeros((q_count, n_max), dtype=np.int64)
+    length = np.zeros((q_count, n_max), dtype=np.int64)
+    final = np.full((q_count, n_max), PAD, dtype=np.int64)
+    n_final = np.zeros(q_count, dtype=np.int64)
+    gold = np.zeros(q_count, dtype=np.int64)
     vocabs: list[list[str]] = []
     for qi, rec in enumerate(records):
         branches = rec["each_branch"]
-        ids = _vocabulary(branches, rec["gold_answer"])
+        n = len(branches)
+        plists, tokens, finals = zip(*branches)
+        flat = list(chain.from_iterable(plists))
+        ids = _vocabulary(finals, flat, rec["gold_answer"])
         vocabs.append(list(ids))
-        n_final.append(len({b[2] for b in branches}))
-        for j, (plist, tokens, fin) in enumerate(branches):
-            if plist:
-                probes[qi, j, : len(plist)] = torch.tensor([ids[a] for a in plist])
-            n_probes[qi, j] = len(plist)
-            length[qi, j] = tokens
-            final[qi, j] = ids[fin]
-        n_branches.append(len(branches))
-        delta.append(rec["probe_freq"])
-        gold.append(ids[rec["gold_answer"]])
-    as_t = lambda xs: torch.tensor(xs, dtype=torch.long)  # noqa: E731
-    return ReplayStore(probes=probes, n_probes=n_probes, length=length, final=final,
-                       n_branches=as_t(n_branches), delta=as_t(delta), gold=as_t(gold),
-                       n_final_ids=as_t(n_final), vocab=vocabs,
+        counts = np.fromiter(map(len, plists), dtype=np.int64, count=n)
+        n_probes[qi, :n] = counts
+        probes[qi, :n][np.arange(k_max) < counts[:, None]] = np.fromiter(map(ids.__getitem__, flat),
+                                                                          dtype=np.int64, count=len(flat))
+        length[qi, :n] = tokens
+        final[qi, :n] = np.fromiter(map(ids.__getitem__, finals), dtype=np.int64, count=n)
+        n_final[qi] = len(set(finals))
+        gold[qi] = ids[rec["gold_answer"]]
+    as_t = torch.from_numpy
+    return ReplayStore(probes=as_t(probes), n_probes=as_t(n_probes), length=as_t(length), final=as_t(final),
+                       n_branches=torch.tensor([len(r["each_branch"]) for r in records], dtype=torch.long),
+                       delta=torch.tensor([r["probe_freq"] for r in records], dtype=torch.long),
+                       gold=as_t(gold), n_final_ids=as_t(n_final), vocab=vocabs,
                        questions=[r.get("question", "") for r in records],
                        model=model, dataset=dataset, source=source)
 
 
-def _vocabulary(branches: list, gold: str) -> dict[str, int]:
+def _vocabulary(finals: tuple[str, ...], probes: list[str], gold: str) -> dict[str, int]:
     """Answer -> id: finals first (first appearance), then probe-only answers, then gold."""
-    ids: dict[str, int] = {}
-    for _, _, fin in branches:
-        ids.setdefault(fin, len(ids))
-    for plist, _, _ in branches:
-        for a in plist:
-            ids.setdefault(a, len(ids))
-    ids.setdefault(gold, len(ids))
-    return ids
+    return {a: i for i, a in enumerate(dict.fromkeys(chain(finals, probes, (gold,))))}
 
 
 def to_records(store: ReplayStore) -> list[dict]:
     """The AutoTTS JSON records of a store (inverse of `build_store`)."""
+    probes, n_probes, length, final = (getattr(store, k).cpu().tolist()
+                                       for k in ("probes", "n_probes", "length", "final"))
     out = []
-    for qi in range(store.num_questions):
-        words = store.vocab[qi]
-        branches = []
-        for j in range(int(store.n_branches[qi])):
-            k = int(store.n_probes[qi, j])
-            plist = [words[int(a)] for a in store.probes[qi, j, :k].tolist()]
-            branches.append([plist, int(store.length[qi, j]), words[int(store.final[qi, j])]])
+    for qi, words in enumerate(store.vocab):
+        branches = [[[words[a] for a in probes[qi][j][: n_probes[qi][j]]], length[qi][j], words[final[qi][j]]]
+                    for j in range(int(store.n_branches[qi]))]
         out.append({
             "question": store.questions[qi],
             "gold_answer": words[int(store.gold[qi])],
@@ -185,3 +185,24 @@ def to_records(store: ReplayStore) -> list[dict]:
             "final_answers_trace": [b[2] for b in branches],
         })
     return out
+
+
+def concat_stores(stores: list[ReplayStore]) -> tuple[ReplayStore, torch.Tensor]:
+    """One store holding every question of `stores` (padded), and the store index of each question.
+
+    Lets one batched rollout cover several stores (e.g. the four search stores of an ES generation).
+    """
+    n = max(s.max_branches for s in stores)
+    k = max(s.max_probes for s in stores)
+    pad = lambda t, *size: torch.nn.functional.pad(t, size, value=PAD)  # noqa: E731
+    probes = torch.cat([pad(s.probes, 0, k - s.max_probes, 0, n - s.max_branches) for s in stores])
+    fields = {f: torch.cat([pad(getattr(s, f), 0, n - s.max_branches) if getattr(s, f).dim() == 2 else getattr(s, f)
+                            for s in stores]) for f in TENSOR_FIELDS if f != "probes"}
+    # padded branch rows must not look like data: zero length / probes
+    for f in ("n_probes", "length"):
+        fields[f] = fields[f].clamp(min=0)
+    union = ReplayStore(probes=probes, **fields, vocab=[v for s in stores for v in s.vocab],
+                        questions=[q for s in stores for q in s.questions], model="+".join(s.model for s in stores),
+                        dataset="+".join(sorted({s.dataset for s in stores})), source="")
+    owner = torch.cat([torch.full((s.num_questions,), i, dtype=torch.long) for i, s in enumerate(stores)])
+    return union, owner

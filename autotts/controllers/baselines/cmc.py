@@ -1,0 +1,195 @@
+"""CMC, the "Confidence Momentum Controller" the AutoTTS paper discovered (spec §5), as a rule program.
+
+One spec round (A-K) spans up to two env steps: A-E (abandon, then probe with
+the round's pre-probe winner) is one step; F-J (EMA, stop gate, widening) is
+read off the next observation. Widening opens branches at the end of the
+round, so a widening round ends there and the next observation starts A-E;
+otherwise the next round's A-E is decided in the same step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from autotts.controllers.rules import Decision, Rule, RuleProgram, slot_vote
+from autotts.controllers.vote import beta_confidence
+from autotts.env.state import ACTIVE, FINISHED, KEY_OPEN, Observation
+
+MAX_BRANCH, MAX_OUTER = 64, 500
+START, PROBE, REVIEW = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class CMCSchedule:
+    """The β schedule (spec §5.1), computed with Python's round() exactly as the reference does."""
+
+    n_init: int
+    max_branch_use: int
+    warm_up: int
+    abandon_patience: int
+    t_ema: int
+    alpha: float
+    conf_thresh: float
+    delta_slack: float
+    burst_aligned: int
+    widen_burst: int
+    trend_thresh: float
+    min_complete: int
+
+    @staticmethod
+    def from_beta(beta: float) -> "CMCSchedule":
+        b = min(1.0, max(0.0, float(beta)))
+        return CMCSchedule(
+            n_init=max(2, round(2 + 6 * b)), max_branch_use=min(MAX_BRANCH, round(4 + 60 * b)),
+            warm_up=max(2, round(2 + 8 * b)), abandon_patience=max(3, round(3 + 9 * b)),
+            t_ema=max(2, round(2 + 6 * b)), alpha=round(0.70 - 0.40 * b, 4),
+            conf_thresh=round(0.85 + 0.12 * b, 4), delta_slack=round(0.04 - 0.03 * b, 4),
+            burst_aligned=max(1, round(1 + 2 * b)), widen_burst=max(1, round(1 + 3 * b)),
+            trend_thresh=round(0.04 - 0.03 * b, 4), min_complete=max(2, round(2 + 3 * b)))
+
+
+class CMC(RuleProgram):
+    """CMC(β): probe a small cohort, abandon dissenters, widen while confidence lags, stop on EMA confidence."""
+
+    def __init__(self, beta: float = 0.5):
+        self.beta = float(beta)
+        self.s = CMCSchedule.from_beta(beta)
+        self.slots = MAX_BRANCH
+        self.rules = (
+            Rule("initial_cohort", self._initial),
+            Rule("nothing_opened", self._nothing_opened),
+            Rule("confidence_gate", self._gate),
+            Rule("all_resolved", self._resolved),
+            Rule("round_cap", self._round_cap),
+            Rule("widen", self._widen),
+            Rule("abandon_dissenter", self._abandon),
+            Rule("allocate_depth", self._allocate),
+        )
+
+    def init(self, obs: Observation, context: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
+        e, b, dev = obs.num_episodes, obs.slots, obs.status.device
+        zeros = torch.zeros(e, dtype=torch.long, device=dev)
+        return {"phase": zeros.clone(), "r": zeros.clone(), "n_h": zeros.clone(),
+                "ema": torch.zeros(e, dtype=torch.float64, device=dev),
+                "hist": torch.zeros((e, self.s.t_ema), dtype=torch.float64, device=dev),
+                "disagree": torch.zeros((e, b), dtype=torch.long, device=dev)}
+
+    # ---- memory update: F-J of the round just probed, then A-E of the next -------------------
+
+    def update(self, obs: Observation, mem: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict]:
+        s = self.s
+        conf = beta_confidence(obs.pool_top1, obs.pool_top2, obs.slots)
+        review = mem["phase"] == REVIEW
+        mem = dict(mem)
+        # F-G: second EMA update of the round, overwriting its history entry.
+        ema = torch.where(review, (1 - s.alpha) * mem["ema"] + s.alpha * conf, mem["ema"])
+        hist = mem["hist"].clone()
+        hist[:, -1] = torch.where(review, ema, hist[:, -1])
+        first = hist.gather(1, (s.t_ema - mem["n_h"]).clamp(0, s.t_ema - 1)[:, None]).squeeze(1)
+        delta = torch.where(mem["n_h"] >= 2, hist[:, -1] - first, 0.0)
+        warm = mem["r"] >= s.warm_up
+        gate = review & warm & (obs.pool_size >= s.min_complete) & (ema >= s.conf_thresh) & (delta >= -s.delta_slack)
+        resolved = review & ~(obs.status == ACTIVE).any(1)
+        capped = review & (mem["r"] + 1 >= MAX_OUTER)
+        stops = gate | resolved | capped
+        wants = (review & (obs.n_open < s.max_branch_use) & (obs.n_open < MAX_BRANCH) & (delta <= s.trend_thresh)
+                 & (mem["r"] >= max(1, s.warm_up // 2)) & (ema < s.conf_thresh))
+        widen = torch.minimum((s.max_branch_use - obs.n_open).clamp(min=0),
+                              torch.full_like(obs.n_open, s.widen_burst)).clamp(max=MAX_BRANCH) * wants
+        widen = torch.minimum(widen, obs.n_avail - obs.n_open)
+        widening = ~stops & (widen > 0)
+        r = torch.where(review & ~stops, mem["r"] + 1, mem["r"])
+        probe = ((mem["phase"] == PROBE) | (review & ~stops & ~widening)) & (obs.n_open > 0)
+        mem.update(ema=ema, hist=hist, r=r)
+        mem, plan = self._plan_probe(obs, mem, probe, conf)
+        derived = {"gate": gate, "resolved": resolved, "capped": capped, "winner": obs.pool_winner,
+                   "widen": widen, "widening": widening, **plan}
+        return mem, derived
+
+    def _plan_probe(self, obs: Observation, mem: dict[str, Tensor], probe: Tensor, conf: Tensor
+                    ) -> tuple[dict[str, Tensor], dict]:
+        """A-E for the episodes in `probe`: first EMA update, disagreement, abandonment, depth budgets."""
+        s = self.s
+        ema = torch.where(probe, (1 - s.alpha) * mem["ema"] + s.alpha * conf, mem["ema"])
+        shifted = torch.cat([mem["hist"][:, 1:], ema[:, None]], dim=1)
+        hist = torch.where(probe[:, None], shifted, mem["hist"])
+        n_h = torch.where(probe, (mem["n_h"] + 1).clamp(max=s.t_ema), mem["n_h"])
+        w0 = obs.pool_winner
+        alive = obs.status == ACTIVE
+        counting = (probe & (mem["r"] >= s.warm_up) & (w0 >= 0))[:, None] & alive
+        agree = obs.answer == w0[:, None]
+        disagree = torch.where(counting, torch.where(agree, 0, mem["disagree"] + 1), mem["disagree"])
+        abandon = self._abandon_mask(counting, disagree, alive)
+        aligned = counting & agree
+        budget = torch.where(aligned, s.burst_aligned, 1)
+        probe_count = obs.depth - 1 + (obs.status == FINISHED).long()
+        cap = KEY_OPEN // obs.slots - 1
+        slot = torch.arange(obs.slots, device=obs.depth.device)[None, :]
+        priority = (cap - probe_count.clamp(max=cap)) * obs.slots + slot
+        mem = dict(mem, ema=ema, hist=hist, n_h=n_h, disagree=disagree)
+        plan = {"probe": probe, "abandon": abandon, "advance": probe[:, None] & alive & ~abandon,
+                "budget": budget, "priority": priority}
+        return mem, plan
+
+    def _abandon_mask(self, counting: Tensor, disagree: Tensor, alive: Tensor) -> Tensor:
+        """D: abandon candidates (disagree >= patience), most-disagreeing first, keeping two alive."""
+        cand = counting & (disagree >= self.s.abandon_patience)
+        limit = (alive.sum(1) - 2).clamp(min=0)
+        over = cand.sum(1) > limit
+        if not bool(over.any()):
+            return cand
+        rows = over.nonzero().squeeze(1)
+        d, c = disagree[rows], cand[rows]
+        b = d.shape[1]
+        slot = torch.arange(b, device=d.device)[None, :]
+        # Stable order: most disagreement first, then spawn order; non-candidates last.
+        key = torch.where(c, (d.max() + 1 - d) * b + slot, (1 << 40) + slot)
+        rank = torch.empty_like(key).scatter_(1, key.argsort(dim=1), slot.expand_as(key))
+        keep = c & (rank < limit[rows][:, None])
+        cand = cand.clone()
+        cand[rows] = keep
+        return cand
+
+    # ---- rules ---------------------------------------------------------------------------------
+
+    def _initial(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
+        d.set_open(mem["phase"] == START, self.s.n_init)
+
+    def _nothing_opened(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
+        d.set_stop((mem["phase"] != START) & (obs.n_open == 0), torch.full_like(obs.n_open, -1))
+
+    def _gate(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
+        d.set_stop(derived["gate"], derived["winner"])
+
+    def _resolved(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
+        if bool(derived["resolved"].any()):
+            d.set_stop(derived["resolved"], self.aggregate(obs, mem, derived, derived["resolved"]))
+
+    def _round_cap(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
+        if bool(derived["capped"].any()):
+            d.set_stop(derived["capped"], self.aggregate(obs, mem, derived, derived["capped"]))
+
+    def _widen(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
+        d.set_open(derived["widening"], derived["widen"])
+
+    def _abandon(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
+        d.set_branch(derived["abandon"], prune=True)
+
+    def _allocate(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
+        d.set_branch(derived["advance"], advance=derived["budget"])
+        d.priority = derived["priority"]
+
+    def commit(self, obs: Observation, mem: dict[str, Tensor], derived: dict, d: Decision) -> dict[str, Tensor]:
+        phase = torch.where(mem["phase"] == START, PROBE, mem["phase"])
+        phase = torch.where(derived["widening"], PROBE, phase)
+        phase = torch.where(derived["probe"], REVIEW, phase)
+        return dict(mem, phase=phase)
+
+    def aggregate(self, obs: Observation, mem: Any, derived: dict, rows: Tensor) -> Tensor:
+        """§5.5: the pool winner; if the pool is empty, the majority of non-abandoned latest answers."""
+        kept = ((obs.status == ACTIVE) | (obs.status == FINISHED)) & (obs.answer >= 0)
+        return torch.where(obs.pool_winner >= 0, obs.pool_winner, slot_vote(obs, kept)[0])

@@ -1,0 +1,98 @@
+"""Parallel-Probe (spec §4): a fixed cohort probed in lockstep, pruning off-track branches,
+stopping when the majority has been stable for T rounds.
+
+Env rounds map onto the spec's loop as: open the cohort; forward; then each
+observation evaluates the round just forwarded (winner, off-track, prune,
+termination) and, unless it stops, prunes and forwards the next round.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from autotts.controllers.rules import Decision, Rule, RuleProgram, slot_vote
+from autotts.env.state import ACTIVE, FINISHED, PRUNED, Observation
+
+OPEN, FIRST_FORWARD, EVALUATE = 0, 1, 2
+
+
+class ParallelProbe(RuleProgram):
+    """Parallel-Probe with the reference's parameters (K, eps_inter, eps_intra are unused there too)."""
+
+    def __init__(self, num_chains: int = 64, T: int = 14, prune_patience: int = 8, warm_up: int = 10,
+                 probe_burst: int = 1, max_steps: int = 100):
+        self.num_chains, self.T, self.patience = int(num_chains), int(T), int(prune_patience)
+        self.warm_up, self.burst, self.max_steps = int(warm_up), int(probe_burst), int(max_steps)
+        self.slots = max(self.num_chains, 1)
+        self.rules = (
+            Rule("open_cohort", self._open_cohort),
+            Rule("nothing_opened", self._nothing_opened),
+            Rule("no_active", self._no_active),
+            Rule("stable_winner", self._stable),
+            Rule("all_resolved", self._all_resolved),
+            Rule("max_steps", self._max_steps),
+            Rule("prune_off_track", self._prune),
+            Rule("forward", self._forward),
+        )
+
+    def init(self, obs: Observation, context: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
+        e, b, dev = obs.num_episodes, obs.slots, obs.status.device
+        zeros = torch.zeros(e, dtype=torch.long, device=dev)
+        return {"phase": zeros.clone(), "step": zeros.clone(), "stable": zeros.clone(), "prev": zeros - 1,
+                "off": torch.zeros((e, b), dtype=torch.long, device=dev)}
+
+    def update(self, obs: Observation, mem: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict]:
+        evaluate = mem["phase"] == EVALUATE
+        active = (obs.status == ACTIVE) | (obs.status == FINISHED)
+        winner, _, _ = slot_vote(obs, active)
+        n_active = active.sum(1)
+        guard = evaluate & (mem["step"] >= self.warm_up) & (n_active > 1)
+        unfinished = obs.status == ACTIVE
+        counting = guard[:, None] & unfinished
+        off = torch.where(counting, torch.where(obs.answer != winner[:, None], mem["off"] + 1, 0), mem["off"])
+        prune = counting & (off >= self.patience)
+        pruned_rows = prune.any(1)
+        if bool(pruned_rows.any()):
+            rewon, _, _ = slot_vote(obs, active & ~prune)
+            winner = torch.where(pruned_rows, rewon, winner)
+        stable = torch.where(winner == mem["prev"], mem["stable"] + 1, 0)
+        left = (unfinished & ~prune).any(1)
+        derived = {"evaluate": evaluate, "winner": winner, "prune": prune, "no_active": n_active == 0,
+                   "stable": stable, "left": left}
+        mem = dict(mem, off=off)
+        mem["stable"] = torch.where(evaluate & (n_active > 0), stable, mem["stable"])
+        mem["prev"] = torch.where(evaluate & (n_active > 0), winner, mem["prev"])
+        return mem, derived
+
+    def commit(self, obs: Observation, mem: dict[str, Tensor], derived: dict, d: Decision) -> dict[str, Tensor]:
+        phase = mem["phase"]
+        step = torch.where(phase == EVALUATE, mem["step"] + 1, mem["step"])
+        return dict(mem, phase=(phase + 1).clamp(max=EVALUATE), step=step)
+
+    def _open_cohort(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
+        d.set_open(mem["phase"] == OPEN, self.num_chains)
+
+    def _nothing_opened(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
+        d.set_stop((mem["phase"] == FIRST_FORWARD) & (obs.n_open == 0), torch.full_like(obs.n_open, -1))
+
+    def _no_active(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
+        d.set_stop(derived["evaluate"] & derived["no_active"], mem["prev"])
+
+    def _stable(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
+        d.set_stop(derived["evaluate"] & (derived["stable"] >= self.T), derived["winner"])
+
+    def _all_resolved(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
+        d.set_stop(derived["evaluate"] & ~derived["left"], derived["winner"])
+
+    def _max_steps(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
+        d.set_stop(derived["evaluate"] & (mem["step"] + 1 >= self.max_steps), derived["winner"])
+
+    def _prune(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
+        d.set_branch(derived["prune"], prune=True)
+
+    def _forward(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
+        forwarding = (mem["phase"] != OPEN)[:, None] & (obs.status == ACTIVE)
+        d.set_branch(forwarding, advance=self.burst)

@@ -1,0 +1,138 @@
+"""The learned controller: `BetaPolicy` heads exposed as named rules, inside the rule engine's guards.
+
+The same program runs one policy (evaluation, export, online) or a whole ES
+population at once: with weights [P, D], each episode carries its member id
+in the context (`member`) and its trade-off knob (`beta`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import torch
+from torch import Tensor
+
+from autotts.controllers.features import branch_features, completed_features, peer_counts, pool_features
+from autotts.controllers.policy import PolicyShape, aggregation_weights, beta_params, heads, unflatten
+from autotts.controllers.rules import GUARDS, Decision, Rule, RuleEngine, RuleProgram, slot_vote
+from autotts.controllers.vote import weighted_vote
+from autotts.env.state import ACTIVE, FINISHED, Observation
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """How head probabilities become actions (recorded in the export manifest)."""
+
+    slots: int = 32          # most branches an episode may open
+    max_open: int = 8        # most branches opened in one round
+    burst: int = 3           # intervals a "fast" advance reads
+
+
+@dataclass(frozen=True)
+class GuardSpec:
+    name: str
+    params: dict
+
+    def build(self) -> Rule:
+        return GUARDS[self.name](**self.params)
+
+
+DEFAULT_GUARDS = (GuardSpec("max_branches", {"m": 32}), GuardSpec("keep_active", {"k": 1}),
+                  GuardSpec("stop_when_idle", {}), GuardSpec("max_rounds", {"r": 100}))
+
+
+class PolicyProgram(RuleProgram):
+    """Decisions from Beta heads. `mode`: 'mean' (a > b), or 'sample' (p ~ Beta, then Bernoulli)."""
+
+    def __init__(self, weights: Tensor, shape: PolicyShape = PolicyShape(), spec: ActionSpec = ActionSpec(),
+                 mode: str = "mean", generator: torch.Generator | None = None):
+        self.w = unflatten(weights, shape)
+        self.population = weights.dim() == 2
+        self.shape, self.spec, self.mode, self.generator = shape, spec, mode, generator
+        self.slots = spec.slots
+        self.rules = (Rule("head:stop", self._stop), Rule("head:open", self._open),
+                      Rule("head:prune", self._prune), Rule("head:advance", self._advance))
+
+    def init(self, obs: Observation, context: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
+        context = context or {}
+        beta = context.get("beta", torch.full((obs.num_episodes,), 0.5))
+        mem = {"beta": beta.to(obs.status.device).float()}
+        if self.population:
+            mem["member"] = context["member"].to(obs.status.device)
+        return mem
+
+    def update(self, obs: Observation, mem: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict]:
+        peers, live = peer_counts(obs)
+        px, bx = pool_features(obs, peers, live), branch_features(obs, peers, live)
+        ep, br = heads(self.w, px, bx, mem["beta"], mem.get("member"))
+        ep_on, ep_p = self._decide(ep)        # [E, 2]
+        br_on, _ = self._decide(br)           # [E, B, 3]
+        return mem, {"stop": ep_on[:, 0], "open_p": ep_p[:, 1], "prune": br_on[..., 0],
+                     "advance": br_on[..., 1], "fast": br_on[..., 2]}
+
+    def _decide(self, logits: Tensor) -> tuple[Tensor, Tensor | None]:
+        """(decision, probability) of Beta heads under the program's mode.
+
+        In 'mean' mode the decision is mean > 1/2, i.e. a > b, i.e. logit_a > logit_b
+        (softplus is monotone), so the Beta parameters are only formed where a probability is used.
+        """
+        if self.mode == "mean":
+            on = logits[..., 0] > logits[..., 1]
+            if logits.dim() == 3:  # episode heads: the open count needs the mean itself
+                a, b = beta_params(logits)
+                return on, a / (a + b)
+            return on, None
+        a, b = beta_params(logits)
+        p = torch.distributions.Beta(a, b).sample()
+        return torch.rand(p.shape, generator=self.generator, device=p.device) < p, p
+
+    def _stop(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
+        stop = derived["stop"] & ~obs.done
+        if bool(stop.any()):
+            d.set_stop(stop, self._answers(obs, mem, stop))
+
+    def _open(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
+        k = (derived["open_p"] * (self.spec.max_open + 1)).floor().long().clamp(max=self.spec.max_open)
+        d.set_open(k > 0, k)
+
+    def _prune(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
+        d.set_branch((obs.status == ACTIVE) & derived["prune"], prune=True)
+
+    def _advance(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
+        steps = torch.where(derived["fast"], self.spec.burst, 1)
+        d.set_branch((obs.status == ACTIVE) & derived["advance"], advance=steps)
+
+    def aggregate(self, obs: Observation, memory: Any, derived: dict, rows: Tensor) -> Tensor:
+        return self._answers(obs, memory, rows)
+
+    def _answers(self, obs: Observation, mem: dict[str, Tensor], rows: Tensor) -> Tensor:
+        """Weighted vote of completed branches in `rows`; if none completed, majority of current answers."""
+        idx = rows.nonzero().squeeze(1)
+        out = torch.full_like(obs.result, -1)
+        if idx.numel() == 0:
+            return out
+        sub = _rows(obs, idx)
+        member = mem["member"][idx] if self.population else None
+        weight = aggregation_weights(self.w["w_agg"], completed_features(sub), member)
+        done = weighted_vote(sub.answer, sub.status == FINISHED, sub.finish_key, weight)
+        live = ((sub.status == ACTIVE) | (sub.status == FINISHED)) & (sub.answer >= 0)
+        fallback, _, _ = slot_vote(sub, live)
+        out[idx] = torch.where(done >= 0, done, fallback)
+        return out
+
+
+def _rows(obs: Observation, idx: Tensor) -> Observation:
+    from autotts.env.state import index_tree
+    return index_tree(obs, idx)
+
+
+def policy_controller(weights: Tensor, shape: PolicyShape = PolicyShape(), spec: ActionSpec = ActionSpec(),
+                      guards: Sequence[GuardSpec] = DEFAULT_GUARDS, mode: str = "mean",
+                      generator: torch.Generator | None = None) -> RuleEngine:
+    """A rule engine running a policy (weights [D]) or a population (weights [P, D]) under `guards`."""
+    program = PolicyProgram(weights, shape, spec, mode, generator)
+    return RuleEngine(program, [g.build() for g in guards])
+
+
+Factory = Callable[[Tensor], RuleEngine]

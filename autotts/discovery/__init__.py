@@ -1,0 +1,1 @@
+"""Discovery: evolution strategies (and a relaxed gradient trainer) over BetaPolicy weights."""

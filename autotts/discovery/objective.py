@@ -1,0 +1,100 @@
+"""The search objective: accuracy minus a β-dependent token penalty, for a whole population at once.
+
+fitness(w) = mean over sampled β and search stores of
+    accuracy(w, β) - λ(β) · tokens(w, β) / tokens(SC@64)
+minus a penalty when mean tokens fall as β grows (β must be monotone).
+λ(β) = λ0 · ratio^(-β): β = 0 buys accuracy only when it is cheap, β = 1 when it
+is nearly free. Every member sees the same episodes in a generation (common
+random numbers), and all members x β values x episodes run as one rollout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from autotts.controllers.baselines import make_baseline
+from autotts.controllers.learned import DEFAULT_GUARDS, ActionSpec, GuardSpec, policy_controller
+from autotts.controllers.policy import PolicyShape
+from autotts.env.episodes import Episodes, concat_episodes, random_episodes, reference_episodes
+from autotts.env.rollout import Rollout, rollout
+from autotts.store.replay_store import ReplayStore, concat_stores
+
+
+@dataclass(frozen=True)
+class ObjectiveConfig:
+    episodes_per_store: int = 32
+    betas: int = 3              # β values per generation (stratified over [0, 1])
+    lambda0: float = 0.3        # token penalty at β = 0 (accuracy is a fraction, tokens relative to SC@64)
+    ratio: float = 15.0         # λ(1) = λ0 / ratio
+    monotone_weight: float = 2.0
+
+    def penalty(self, beta: Tensor) -> Tensor:
+        return self.lambda0 * self.ratio ** (-beta)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One generation's common random numbers: episodes (on the union store) and β values."""
+
+    episodes: Episodes
+    betas: Tensor
+
+
+class Objective:
+    """Scores weight matrices [P, D] on a set of stores."""
+
+    def __init__(self, stores: list[ReplayStore], cfg: ObjectiveConfig = ObjectiveConfig(),
+                 shape: PolicyShape = PolicyShape(), spec: ActionSpec = ActionSpec(),
+                 guards: tuple[GuardSpec, ...] = DEFAULT_GUARDS):
+        self.stores, self.cfg, self.shape, self.spec, self.guards = stores, cfg, shape, spec, guards
+        self.union, self.owner = concat_stores(stores)
+        self.offsets = torch.cumsum(torch.tensor([0] + [s.num_questions for s in stores]), 0)
+        self.sc64 = torch.tensor([sc64_tokens(s) for s in stores], dtype=torch.float64)
+
+    def sample(self, generator: torch.Generator) -> Batch:
+        parts = []
+        for i, s in enumerate(self.stores):
+            ep = random_episodes(s, self.cfg.episodes_per_store, generator, max_branches=self.spec.slots)
+            parts.append(Episodes(ep.question + int(self.offsets[i]), ep.order, ep.n_avail, ep.seed))
+        n = self.cfg.betas
+        betas = (torch.arange(n, dtype=torch.float64) + torch.rand(1, generator=generator, dtype=torch.float64)) / n
+        return Batch(concat_episodes(parts), betas.float())
+
+    def rollout(self, weights: Tensor, batch: Batch) -> tuple[Rollout, Tensor, Tensor]:
+        """All members x β x episodes in one rollout; returns it with the member and β of each row."""
+        p, nb, e = weights.shape[0], len(batch.betas), len(batch.episodes)
+        eps = concat_episodes([batch.episodes] * (p * nb))
+        member = torch.arange(p).repeat_interleave(nb * e)
+        beta = batch.betas.repeat_interleave(e).repeat(p)
+        ctrl = policy_controller(weights, self.shape, self.spec, self.guards)
+        return rollout(self.union, eps, ctrl, context={"beta": beta, "member": member}), member, beta
+
+    def __call__(self, weights: Tensor, batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
+        """Fitness [P] (higher is better) and per-member metrics."""
+        result, _, _ = self.rollout(weights, batch)
+        p, nb, e = weights.shape[0], len(batch.betas), len(batch.episodes)
+        store = self.owner[batch.episodes.question]
+        acc, tok = _per_store(result.correct.double().view(p, nb, e), store, len(self.stores)), \
+            _per_store(result.tokens.double().view(p, nb, e), store, len(self.stores))
+        rel = tok / self.sc64                                           # [P, nb, S]
+        score = acc - self.cfg.penalty(batch.betas.double())[None, :, None] * rel
+        order = batch.betas.argsort()
+        drops = (rel[:, order[:-1]] - rel[:, order[1:]]).clamp(min=0)  # tokens falling as β grows
+        fitness = score.mean((1, 2)) - self.cfg.monotone_weight * drops.sum(1).mean(1)
+        return fitness.float(), {"accuracy": acc.mean((1, 2)), "tokens_rel": rel.mean((1, 2)),
+                                 "monotone_drop": drops.sum(1).mean(1)}
+
+
+def _per_store(values: Tensor, store: Tensor, n: int) -> Tensor:
+    """[P, nb, E] -> [P, nb, S] means per store."""
+    out = torch.zeros(values.shape[:2] + (n,), dtype=values.dtype).index_add_(2, store, values)
+    return out / torch.bincount(store, minlength=n).to(values.dtype)
+
+
+def sc64_tokens(store: ReplayStore, seeds: int = 100) -> float:
+    """Mean tokens of SC@64 under the reference protocol (the cost unit of the objective)."""
+    ep = reference_episodes(store, seeds=seeds)
+    return float(rollout(store, ep, make_baseline("sc", 64)).tokens.double().mean())
