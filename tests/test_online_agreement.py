@@ -27,12 +27,13 @@ from autotts.executor.backends.transformers_backend import TransformersBackend
 from autotts.executor.controllers import controller_from_spec
 from autotts.executor.intervals import IntervalReader, Probe
 from autotts.executor.live_env import LiveEnv, LiveQuestion
+from autotts.evaluate.trace import TraceRecorder
 from autotts.executor.runtime import run_online
-from autotts.executor.trace import TraceRecorder
 from autotts.store import load_store
 from autotts.store.autotts_json import read_records
 
 N, DELTA, MAX_TOKENS = 8, 16, 96
+SPECS = ["sc:8", "sc:3", "asc:8", "esc:8", "pp:4", "pp:8", "cmc:0.0", "cmc:0.5", "cmc:1.0", "walker"]
 
 
 class ProbeWalker(RuleProgram):
@@ -94,20 +95,30 @@ def reader(model_dir) -> IntervalReader:
 
 
 def replay(store, spec: str, shuffle_seed: int, n: int = N) -> list[dict]:
+    """Per question: answer string, tokens, rounds, tokens per branch (from the trace) and the trace."""
     controller = make_controller(spec)
     q = store.num_questions
     order = torch.tensor([list(python_shuffle(n, shuffle_seed))] * q)
     episodes = Episodes(torch.arange(q), order, torch.full((q,), n), torch.full((q,), shuffle_seed))
-    recorder = TraceRecorder(q, controller.reasons, store.answer)
-    rollout(store, episodes, controller, hook=recorder)
-    return [ep.to_dict() for ep in recorder.episodes]
+    recorder = TraceRecorder(store, episodes, range(q))
+    result = rollout(store, episodes, controller, recorder=recorder)
+    out = []
+    for e in range(q):
+        trace = [{k: v for k, v in r.items() if k != "gold"} for r in recorder.records if r["episode"] == e]
+        spent: dict[str, int] = {}
+        for record in trace:
+            for b in record["branches"]:
+                spent[str(b["branch"])] = spent.get(str(b["branch"]), 0) + b["cost"]
+        out.append({"answer": store.answer(e, int(result.answer[e])), "tokens": int(result.tokens[e]),
+                    "rounds": int(result.rounds[e]), "branch_tokens": spent, "trace": trace})
+    return out
 
 
 def online(reader: IntervalReader, questions_file, spec: str, shuffle_seed: int, n: int = N) -> list[dict]:
     controller = make_controller(spec)
     live = [LiveQuestion(q.text, q.text) for q in read_questions(questions_file)]
     env = LiveEnv(reader, live, n, controller.slots, shuffle_seed, base_seed=0)
-    return [ep.to_dict() for ep in run_online(controller, env).episodes]
+    return [r.to_dict() for r in run_online(controller, env).questions]
 
 
 def test_store_follows_the_interval_protocol(store_path) -> None:
@@ -121,7 +132,7 @@ def test_store_follows_the_interval_protocol(store_path) -> None:
     assert records[1]["gold_answer"] == "2"  # read from the "answer" alias, canonicalised
 
 
-@pytest.mark.parametrize("spec", ["sc:8", "sc:3", "asc:8", "esc:8:3", "esc:8", "walker"])
+@pytest.mark.parametrize("spec", SPECS)
 @pytest.mark.parametrize("shuffle_seed", [0, 7])
 def test_replay_and_online_agree(store_path, reader, questions_file, spec: str, shuffle_seed: int) -> None:
     store = load_store(store_path)
@@ -135,11 +146,19 @@ def test_replay_and_online_agree(store_path, reader, questions_file, spec: str, 
     assert all(ep["tokens"] > 0 and ep["trace"] for ep in got)
 
 
-def test_walker_exercises_partial_reads_finishes_and_prunes(store_path) -> None:
-    """Guard against the agreement test passing vacuously: the walker must hit every kind of move."""
-    moves = [m["do"].split()[0] for ep in replay(load_store(store_path), "walker", 0) for entry in ep["trace"]
-             for m in entry.get("branches", [])]
-    assert {"advance", "finish", "prune"} <= set(moves)
+def test_agreement_covers_every_kind_of_move(store_path) -> None:
+    """Guard against the agreement test passing vacuously: together the specs open, probe, read partially,
+    finish, read fully and prune, and stop with unfinished branches."""
+    store = load_store(store_path)
+    moves, statuses = set(), set()
+    for spec in ("walker", "cmc:0.5", "sc:3"):
+        for ep in replay(store, spec, 0):
+            for record in ep["trace"]:
+                for b in record["branches"]:
+                    moves.add(b["action"].split()[0])
+                    statuses.add(b["status"])
+    assert {"open", "advance", "finish", "prune"} <= moves
+    assert {"active", "finished", "pruned"} <= statuses
 
 
 def test_openai_backend_collects_and_runs_in_agreement(model_dir, tmp_path) -> None:

@@ -9,7 +9,7 @@ import pytest
 from autotts.collect.canonical import canonical
 from autotts.collect.extract import last_boxed, probe_answer, probe_complete
 from autotts.collect.questions import read_questions
-from autotts.controllers.baselines.full_reads import AdaptiveConsistency, EarlyStoppingConsistency, SelfConsistency
+from autotts.controllers.baselines import AdaptiveConsistency, EarlyStoppingConsistency, ParallelProbe, SelfConsistency
 from autotts.errors import AutottsError
 from autotts.executor.backends.base import branch_seed
 from autotts.executor.controllers import controller_from_spec
@@ -76,16 +76,20 @@ def test_bad_questions_line_names_file_line_and_expectation(tmp_path, line: str,
 
 def test_specs_build_the_baselines_with_their_knobs() -> None:
     sc = controller_from_spec("sc:8").program
-    asc = controller_from_spec("asc:16:0.9").program
+    asc = controller_from_spec("asc:16").program
     esc = controller_from_spec("esc:16").program
+    pp = controller_from_spec("pp:4").program
     assert isinstance(sc, SelfConsistency) and sc.n == 8
-    assert isinstance(asc, AdaptiveConsistency) and (asc.max_samples, asc.threshold) == (16, 0.9)
+    assert isinstance(asc, AdaptiveConsistency) and (asc.max_samples, asc.threshold) == (16, 0.95)
     assert isinstance(esc, EarlyStoppingConsistency) and (esc.max_samples, esc.window) == (16, 8)
-    assert controller_from_spec("esc:32:5").program.window == 5
+    assert isinstance(pp, ParallelProbe) and (pp.num_chains, pp.T) == (4, 40)
+    assert controller_from_spec("cmc", beta=0.3).program.beta == 0.3
+    assert controller_from_spec("cmc:0.7", beta=0.3).program.beta == 0.7
 
 
 @pytest.mark.parametrize("spec, expected", [
-    ("best:3", "unknown controller"), ("sc:many", "invalid literal"), ("asc:0", "must be a positive integer"),
+    ("best:3", "unknown controller"), ("sc:many", "knob 'many' is not a number"),
+    ("asc:0", "max_samples must be a positive integer"), ("esc", "esc needs its max_samples"),
 ])
 def test_bad_controller_spec_is_one_line(spec: str, expected: str) -> None:
     with pytest.raises(AutottsError) as err:
@@ -101,13 +105,14 @@ def test_prompt_template_needs_its_placeholder() -> None:
 
 def _manifest(**over) -> dict:
     base = {"format": "autotts-controller-v1", "autotts_version": "0.1.0", "delta": 500, "slots": 64,
-            "features": {"pool": ["n_open", "conf"], "branch": ["depth", "streak"]}, "actions": {},
+            "features": {"pool": ["n_open", "conf"], "branch": ["depth", "streak"], "completed": ["order"]},
+            "actions": {},
             "beta_range": [0, 1], "guards": [], "training_stores": [], "validation_curve": []}
     base.update(over)
     return base
 
 
-NAMES = ["n_open", "conf", "depth", "streak"]
+NAMES = ["n_open", "conf", "depth", "streak", "order"]
 
 
 def test_matching_manifest_passes() -> None:
@@ -117,7 +122,7 @@ def test_matching_manifest_passes() -> None:
 @pytest.mark.parametrize("manifest, delta, names, expected", [
     ({k: v for k, v in _manifest().items() if k != "guards"}, 500, NAMES, "missing key 'guards'"),
     (_manifest(), 16, NAMES, "trained with delta=500 tokens but this run uses delta=16"),
-    (_manifest(), 500, ["n_open", "conf", "depth", "run"], "feature 3: manifest has 'streak', this build has 'run'"),
+    (_manifest(), 500, ["n_open", "conf", "depth", "run", "order"], "feature 3: manifest has 'streak', this build has 'run'"),
     (_manifest(), 500, NAMES + ["age"], "manifest lacks feature 'age'"),
     (_manifest(format="other"), 500, NAMES, "format 'other'"),
     (_manifest(features=["depth"]), 500, NAMES, "'features' must be"),

@@ -15,7 +15,9 @@ from autotts.collect.partial import PartialStore
 from autotts.collect.questions import read_questions
 from autotts.errors import AutottsError
 from autotts.executor.backends.base import Sampling
+from autotts.controllers.features import BRANCH_FEATURES, POOL_FEATURES
 from autotts.executor.backends.openai_backend import OpenAIBackend
+from autotts.executor.controllers import feature_names
 from autotts.executor.options import generation_config, reader_from_args
 from autotts.store.autotts_json import read_records
 
@@ -106,13 +108,36 @@ def test_bad_questions_line_via_cli(capsys, tmp_path, model_dir) -> None:
     assert f"{path}:2: expected 'gold_answer' (or 'answer')" in err
 
 
-def test_exported_controller_without_manifest_via_cli(capsys, tmp_path, questions, model_dir) -> None:
+def _export_dir(tmp_path, manifest: dict | None):
     export = tmp_path / "export"
     export.mkdir()
     (export / "controller.pt").write_bytes(b"")
+    if manifest is not None:
+        (export / "manifest.json").write_text(json.dumps(manifest))
+    return export
+
+
+def _manifest(delta: int, features: list[str]) -> dict:
+    n_pool, n_branch = len(POOL_FEATURES), len(BRANCH_FEATURES)
+    return {"format": "autotts-controller-v1", "autotts_version": "0.1.0", "delta": delta, "slots": 32,
+            "features": {"pool": features[:n_pool], "branch": features[n_pool:n_pool + n_branch],
+                         "completed": features[n_pool + n_branch:]},
+            "actions": {}, "beta_range": [0, 1], "guards": [], "training_stores": [], "validation_curve": []}
+
+
+@pytest.mark.parametrize("case, expected", [
+    ("missing", "manifest.json: missing manifest"),
+    ("delta", "trained with delta=500 tokens but this run uses delta=16 (pass --delta 500)"),
+    ("features", "feature names differ from this build's (feature 0: manifest has 'old_feature'"),
+])
+def test_exported_controller_manifest_problems_via_cli(capsys, tmp_path, questions, model_dir, case, expected) -> None:
+    names = feature_names()
+    manifest = {"missing": None, "delta": _manifest(500, names),
+                "features": _manifest(16, ["old_feature"] + names[1:])}[case]
+    export = _export_dir(tmp_path, manifest)
     err = _one_line_error(capsys, ["run", "--controller", str(export), "--model", str(model_dir),
                                    "--questions", str(questions), *SMALL])
-    assert "manifest.json: missing manifest" in err
+    assert expected in err
 
 
 def test_existing_store_is_not_overwritten(capsys, tmp_path, questions, model_dir) -> None:

@@ -11,7 +11,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from autotts.executor.options import add_model_arguments
 
     parser.add_argument("--controller", required=True,
-                        help="baseline spec (sc:8, asc:16, esc:16, ...) or an exported controller directory")
+                        help="NAME:KNOB (sc:8, asc:16, esc:16, pp:16, cmc[:BETA]) or an exported controller directory")
     parser.add_argument("--beta", type=float, default=0.5, help="accuracy-cost knob in [0,1] (default: %(default)s)")
     parser.add_argument("--questions", required=True, help="JSONL file: {\"question\": ..., \"gold_answer\": ...} per line")
     parser.add_argument("--n", type=int, default=64, help="branches available per question (default: %(default)s)")
@@ -40,9 +40,9 @@ def main(args: argparse.Namespace) -> int:
     live = [LiveQuestion(q.text, format_prompt(args.prompt_template, q.text)) for q in questions]
     reader = reader_from_args(args)
     env = LiveEnv(reader, live, args.n, controller.slots, args.shuffle_seed, args.seed)
-    result = run_online(controller, env)
+    result = run_online(controller, env, args.beta)
     rows = []
-    for q, ep in zip(questions, result.episodes):
+    for q, ep in zip(questions, result.questions):
         gold = canonical(q.gold)
         rows.append({**ep.to_dict(), "question": q.text, "line": q.line, "gold": gold,
                      "correct": ep.answer is not None and ep.answer == gold})

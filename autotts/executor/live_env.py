@@ -13,7 +13,8 @@ charged (checked by `check_costs`).
 Episodes are the questions; slot s of every question opens branch
 ``order[s]`` with ``order = python_shuffle(n, shuffle_seed)``, the reference
 protocol, and branch j is generated with ``branch_seed(base_seed, question, j)``.
-Answer ids are assigned per question in order of first appearance.
+Answer ids are assigned per question in order of first appearance, so the
+env's pool tallies (sized by the vocabulary) are widened as answers appear.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from torch import Tensor
 
 from autotts.env.batched import reset, step
 from autotts.env.episodes import Episodes, python_shuffle
-from autotts.env.state import ACTIVE, Action, EnvState, Observation
+from autotts.env.pool import UNSEEN
+from autotts.env.state import ACTIVE, Action, EnvState, Observation, PoolTable
 from autotts.executor.backends.base import branch_seed
 from autotts.executor.intervals import TO_END, IntervalReader, Track
 from autotts.store.replay_store import PAD, ReplayStore
@@ -61,10 +63,15 @@ class LiveEnv:
         self._generate(state.obs, action)
         self.store = self.snapshot()
         hidden = reset(self.store, self.episodes, self.slots).hidden
-        return step(self.store, EnvState(state.obs, hidden), action)
+        pool = _widen(state.pool, self.store.final_vocab_size)
+        return step(self.store, EnvState(state.obs, hidden, pool), action)
 
     def answer(self, question: int, answer_id: int) -> str | None:
         return self.store.answer(question, answer_id)
+
+    def store_view(self) -> "StoreView":
+        """The current snapshot for readers that keep a store reference across rounds (trace recorders)."""
+        return StoreView(self)
 
     def branch_tokens(self, question: int, branch: int) -> int:
         track = self.tracks[question].get(branch)
@@ -144,3 +151,22 @@ class LiveEnv:
     def _id(self, question: int, answer: str) -> int:
         ids = self.vocab[question]
         return ids.setdefault(answer, len(ids))
+
+
+class StoreView:
+    """Attribute access to the live env's latest snapshot (snapshots are replaced every round)."""
+
+    def __init__(self, env: LiveEnv):
+        self._env = env
+
+    def __getattr__(self, name: str):
+        return getattr(self._env.store, name)
+
+
+def _widen(pool: PoolTable, width: int) -> PoolTable:
+    """The pool tallies with room for answer ids up to `width` (live vocabularies grow between rounds)."""
+    extra = width - pool.count.shape[1]
+    if extra <= 0:
+        return pool
+    pad = torch.nn.functional.pad
+    return PoolTable(count=pad(pool.count, (0, extra), value=0), first=pad(pool.first, (0, extra), value=UNSEEN))

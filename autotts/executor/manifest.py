@@ -35,7 +35,8 @@ def read_manifest(directory: str | Path) -> dict:
 def check_manifest(manifest: dict, delta: int, feature_names: list[str]) -> None:
     """Raise a one-line `AutottsError` unless `manifest` fits a run with interval `delta` and these features.
 
-    `feature_names` is this build's pool features followed by its per-branch features.
+    `feature_names` is this build's pool features, then per-branch, then completed-branch features
+    (the manifest's ``features`` lists them under "pool", "branch" and, optionally, "completed").
     """
     if not isinstance(manifest, dict):
         raise AutottsError(f"controller manifest: expected a JSON object, got {type(manifest).__name__}")
@@ -53,10 +54,12 @@ def check_manifest(manifest: dict, delta: int, feature_names: list[str]) -> None
 
 
 def _manifest_features(features: object) -> list[str]:
-    if not isinstance(features, dict) or not isinstance(features.get("pool"), list) \
-            or not isinstance(features.get("branch"), list):
-        raise AutottsError("controller manifest: 'features' must be {\"pool\": [names], \"branch\": [names]}")
-    return [str(x) for x in features["pool"]] + [str(x) for x in features["branch"]]
+    groups = ("pool", "branch", "completed")
+    if not isinstance(features, dict) or not all(isinstance(features.get(g, []), list) for g in groups) \
+            or "pool" not in features or "branch" not in features:
+        raise AutottsError("controller manifest: 'features' must be {\"pool\": [names], \"branch\": [names], "
+                           "\"completed\": [names]}")
+    return [str(x) for g in groups for x in features.get(g, [])]
 
 
 def _first_difference(theirs: list[str], ours: list[str]) -> str:

@@ -2,9 +2,11 @@
 
 Each round the controller sees the same `Observation` the replay env would
 build, decides one `Action` per question, and the live env executes it as
-batched backend calls. Time is split into controller (features, policy,
-rules), env bookkeeping and backend, so the controller's overhead can be
-reported as a share of model time.
+batched backend calls. Traces come from the same recorder as replay traces
+(`autotts.evaluate.trace.TraceRecorder`), so the two can be compared entry
+for entry. Time is split into controller (features, policy, rules), env
+bookkeeping and backend, to report the controller's overhead as a share of
+model time.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from typing import Any
 
 import torch
 
+from autotts.env.state import EnvState
+from autotts.evaluate.trace import TraceRecorder
 from autotts.executor.live_env import LiveEnv
-from autotts.executor.trace import EpisodeTrace, TraceRecorder
 
 
 @dataclass
@@ -26,42 +29,71 @@ class Timing:
     backend_s: float = 0.0  # generation and probes
     rounds: int = 0
 
-    @property
-    def overhead_share(self) -> float:
-        """Controller + env time as a share of backend time."""
-        return (self.controller_s + self.env_s) / self.backend_s if self.backend_s > 0 else float("nan")
+
+@dataclass
+class QuestionResult:
+    """What `autotts run` reports per question."""
+
+    question: int
+    answer: str | None
+    tokens: int
+    rounds: int
+    branch_tokens: dict[int, int]  # store branch index -> tokens, in opening order
+    trace: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"answer": self.answer, "tokens": self.tokens, "rounds": self.rounds,
+                "branch_tokens": {str(j): t for j, t in self.branch_tokens.items()}, "trace": self.trace}
 
 
 @dataclass
 class OnlineResult:
-    episodes: list[EpisodeTrace]
-    timing: Timing = field(default_factory=Timing)
+    questions: list[QuestionResult]
+    timing: Timing
 
 
-def run_online(controller: Any, env: LiveEnv, context: dict | None = None, max_rounds: int = 10_000) -> OnlineResult:
+def run_online(controller: Any, env: LiveEnv, beta: float = 0.5, max_rounds: int = 10_000) -> OnlineResult:
     """Run `controller` on every question of `env` until all have answered."""
     state = env.reset()
-    memory = controller.init(state.obs, context)
-    recorder = TraceRecorder(state.obs.num_episodes, tuple(getattr(controller, "reasons", ())), env.answer)
-    rows = torch.arange(state.obs.num_episodes)
+    e = state.obs.num_episodes
+    memory = controller.init(state.obs, {"beta": torch.full((e,), float(beta))})
+    rows = torch.arange(e)
+    recorder = TraceRecorder(env.store_view(), env.episodes, range(e))
+    recorder.on_state(state, rows)
     timing = Timing()
     for _ in range(max_rounds):
         t0 = time.perf_counter()
         action, memory = controller.act(state.obs, memory)
         t1 = time.perf_counter()
+        recorder.on_action(state, action, controller.reasons, rows)
         busy = env.reader.busy_s
-        new = env.step(state, action)
+        state = env.step(state, action)
         backend = env.reader.busy_s - busy
         timing.controller_s += t1 - t0
         timing.backend_s += backend
         timing.env_s += time.perf_counter() - t1 - backend
         timing.rounds += 1
-        recorder(state, action, new, rows)
-        state = new
+        recorder.on_state(state, rows)
         if bool(state.obs.done.all()):
             break
     else:
         raise RuntimeError(f"controller did not stop within {max_rounds} rounds")
     env.check_costs(state.obs)
-    return OnlineResult(recorder.episodes, timing)
+    return OnlineResult(_results(env, state, recorder.records), timing)
 
+
+def _without_gold(record: dict) -> dict:
+    """A trace record minus its gold answer (the live env never sees the gold; `run` reports it apart)."""
+    return {k: v for k, v in record.items() if k != "gold"}
+
+
+def _results(env: LiveEnv, state: EnvState, records: list[dict]) -> list[QuestionResult]:
+    obs = state.obs
+    out = []
+    for e in range(obs.num_episodes):
+        opened = range(int(obs.n_open[e]))
+        out.append(QuestionResult(
+            question=e, answer=env.answer(e, int(obs.result[e])), tokens=int(obs.total_cost[e]),
+            rounds=int(obs.round[e]), branch_tokens={env.order[s]: int(obs.cost[e, s]) for s in opened},
+            trace=[_without_gold(r) for r in records if r["episode"] == e]))
+    return out
