@@ -122,7 +122,8 @@ def test_matching_manifest_passes() -> None:
 @pytest.mark.parametrize("manifest, delta, names, expected", [
     ({k: v for k, v in _manifest().items() if k != "guards"}, 500, NAMES, "missing key 'guards'"),
     (_manifest(), 16, NAMES, "trained with delta=500 tokens but this run uses delta=16"),
-    (_manifest(), 500, ["n_open", "conf", "depth", "run", "order"], "feature 3: manifest has 'streak', this build has 'run'"),
+    (_manifest(), 500, ["n_open", "conf", "depth", "run", "order"],
+     "feature 3: manifest has 'streak', this build has 'run'"),
     (_manifest(), 500, NAMES + ["age"], "manifest lacks feature 'age'"),
     (_manifest(format="other"), 500, NAMES, "format 'other'"),
     (_manifest(features=["depth"]), 500, NAMES, "'features' must be"),

@@ -63,7 +63,8 @@ def test_unreachable_server_is_one_line_and_writes_nothing(capsys, questions, tm
     out = tmp_path / "s.json"
     url = f"http://127.0.0.1:{_free_port()}/v1"
     err = _one_line_error(capsys, ["collect", "--backend", "openai", "--model", "m", "--base-url", url,
-                                   "--questions", str(questions), "--out", str(out), "--retries", "0", "--quiet", *SMALL])
+                                   "--questions", str(questions), "--out", str(out), "--retries", "0", "--quiet",
+                                   *SMALL])
     assert url in err and "cannot connect" in err
     assert not out.exists() and not (tmp_path / "s.json.partial.jsonl").exists()
 

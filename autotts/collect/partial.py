@@ -50,13 +50,13 @@ class PartialStore:
             raise AutottsError(f"{self.path}: line 1: expected the collection options; delete the file to start over")
         for key, value in self.config.items():
             if saved.get(key) != value:
-                raise AutottsError(f"{self.path}: collected with {key}={saved.get(key)!r}, this run asks {key}={value!r}; "
-                                   "rerun with the same options or delete the file to start over")
+                raise AutottsError(f"{self.path}: collected with {key}={saved.get(key)!r}, this run asks "
+                                   f"{key}={value!r}; rerun with the same options or delete the file to start over")
         for lineno, row in enumerate(rows[1:], 2):
             i = row.get("index") if isinstance(row, dict) else None
             rec = row.get("record") if isinstance(row, dict) else None
             if not isinstance(i, int) or not 0 <= i < len(questions) or not isinstance(rec, dict):
-                raise AutottsError(f"{self.path}:{lineno}: expected {{\"index\": <question line>, \"record\": {{...}}}} "
+                raise AutottsError(f"{self.path}:{lineno}: expected {{\"index\": i, \"record\": {{...}}}} "
                                    f"for one of {len(questions)} questions")
             if rec.get("question") != questions[i].text:
                 raise AutottsError(f"{self.path}:{lineno}: question {i} differs from line {questions[i].line} of the "

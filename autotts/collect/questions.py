@@ -39,7 +39,8 @@ def _question(path: Path, lineno: int, line: str) -> Question:
         raise AutottsError(f"{where}: invalid JSON ({err.msg} at column {err.colno}); expected an object "
                            '{"question": ..., "gold_answer": ...}') from None
     if not isinstance(obj, dict):
-        raise AutottsError(f"{where}: expected a JSON object with 'question' and 'gold_answer', got {type(obj).__name__}")
+        raise AutottsError(f"{where}: expected a JSON object with 'question' and 'gold_answer', "
+                           f"got {type(obj).__name__}")
     text = obj.get("question")
     if not isinstance(text, str) or not text.strip():
         raise AutottsError(f"{where}: expected a non-empty string 'question', got {_show(text)}")

@@ -11,7 +11,8 @@ from autotts.errors import AutottsError
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from autotts.executor.options import add_model_arguments
 
-    parser.add_argument("--questions", required=True, help="JSONL file: {\"question\": ..., \"gold_answer\": ...} per line")
+    parser.add_argument("--questions", required=True,
+                        help="JSONL file: {\"question\": ..., \"gold_answer\": ...} per line")
     parser.add_argument("--n", type=int, default=128, help="branches per question (default: %(default)s)")
     parser.add_argument("--out", required=True, help="store to write (.json or .json.gz)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing store")

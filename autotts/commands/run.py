@@ -13,7 +13,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--controller", required=True,
                         help="NAME:KNOB (sc:8, asc:16, esc:16, pp:16, cmc[:BETA]) or an exported controller directory")
     parser.add_argument("--beta", type=float, default=0.5, help="accuracy-cost knob in [0,1] (default: %(default)s)")
-    parser.add_argument("--questions", required=True, help="JSONL file: {\"question\": ..., \"gold_answer\": ...} per line")
+    parser.add_argument("--questions", required=True,
+                        help="JSONL file: {\"question\": ..., \"gold_answer\": ...} per line")
     parser.add_argument("--n", type=int, default=64, help="branches available per question (default: %(default)s)")
     parser.add_argument("--shuffle-seed", type=int, default=0,
                         help="branch opening order = python_shuffle(n, seed), as in replay (default: %(default)s)")
@@ -72,4 +73,5 @@ def _print_table(rows: list[dict], trace: bool) -> None:
         for r in rows:
             console.print(f"[bold]line {r['line']}[/bold]")
             for entry in r["trace"]:
-                console.print("  " + json.dumps(entry, ensure_ascii=False), markup=False, highlight=False, soft_wrap=True)
+                line = "  " + json.dumps(entry, ensure_ascii=False)
+                console.print(line, markup=False, highlight=False, soft_wrap=True)

@@ -50,7 +50,8 @@ def check_manifest(manifest: dict, delta: int, feature_names: list[str]) -> None
                            f"delta={delta} (pass --delta {manifest['delta']})")
     names = _manifest_features(manifest["features"])
     if names != list(feature_names):
-        raise AutottsError(f"controller manifest: feature names differ from this build's ({_first_difference(names, list(feature_names))})")
+        diff = _first_difference(names, list(feature_names))
+        raise AutottsError(f"controller manifest: feature names differ from this build's ({diff})")
 
 
 def _manifest_features(features: object) -> list[str]:

@@ -27,7 +27,8 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--concurrency", type=int, default=16, help="openai: parallel requests (default: %(default)s)")
     g.add_argument("--device", default="cpu", help="transformers: torch device (default: %(default)s)")
     g.add_argument("--dtype", default="auto", help="transformers: auto, float64, float32, bfloat16, float16")
-    g.add_argument("--batch-size", type=int, default=64, help="transformers: branches per forward (default: %(default)s)")
+    g.add_argument("--batch-size", type=int, default=64,
+                   help="transformers: branches per forward (default: %(default)s)")
     g.add_argument("--threads", type=int, default=None, help="transformers: torch CPU threads (default: torch's)")
     g.add_argument("--no-prefix-reuse", action="store_true", help="transformers: re-encode prefixes every interval")
     s = parser.add_argument_group("sampling and intervals")
@@ -66,7 +67,8 @@ def reader_from_args(args: argparse.Namespace) -> IntervalReader:
         if getattr(args, flag) <= 0:
             raise AutottsError(f"--{flag.replace('_', '-')} {getattr(args, flag)}: expected a positive integer")
     format_prompt(args.prompt_template, "")
-    return IntervalReader(backend_from_args(args), args.delta, args.max_tokens, Probe(args.probe_cue, args.probe_tokens))
+    probe = Probe(args.probe_cue, args.probe_tokens)
+    return IntervalReader(backend_from_args(args), args.delta, args.max_tokens, probe)
 
 
 def format_prompt(template: str, question: str) -> str:

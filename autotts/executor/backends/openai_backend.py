@@ -100,7 +100,8 @@ class OpenAIBackend:
         except openai.APIConnectionError as err:
             raise AutottsError(f"{self.base_url}: cannot connect ({_cause(err)}); is the server running?") from None
         except openai.APIStatusError as err:
-            raise AutottsError(f"{self.base_url}: HTTP {err.status_code} from the server ({_short(err.message)})") from None
+            raise AutottsError(f"{self.base_url}: HTTP {err.status_code} from the server "
+                               f"({_short(err.message)})") from None
         except openai.APIError as err:  # e.g. a body that is not JSON
             raise AutottsError(f"{self.base_url}: malformed reply ({_short(str(err))})") from None
         return self._parse(resp)
