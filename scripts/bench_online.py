@@ -35,11 +35,19 @@ def overhead(model: str, controllers: list[str], n: int, delta: int, max_tokens:
     print(f"{'controller':>12} {'rounds':>6} {'ctrl ms/rd':>10} {'env ms/rd':>9} {'backend ms/rd':>13} "
           f"{'ctrl/backend':>12} {'env/backend':>11}")
     for spec in controllers:
-        controller = controller_from_spec(spec)
+        controller = _policy() if spec == "policy" else controller_from_spec(spec)
         t = run_online(controller, LiveEnv(reader, live, n, controller.slots)).timing
         ms = lambda s: 1000 * s / t.rounds  # noqa: E731
         print(f"{spec:>12} {t.rounds:>6} {ms(t.controller_s):>10.2f} {ms(t.env_s):>9.2f} {ms(t.backend_s):>13.1f} "
               f"{t.controller_s / t.backend_s:>12.2%} {t.env_s / t.backend_s:>11.2%}")
+
+
+def _policy():
+    """The learned-controller path (features + Beta-policy heads + rules + guards) with neutral initial weights."""
+    from autotts.controllers.learned import policy_controller
+    from autotts.controllers.policy import PolicyShape, initial_weights
+
+    return policy_controller(initial_weights(PolicyShape()))
 
 
 def prefix_reuse(model: str, branches: int, delta: int, max_tokens: int, prompt_words: int) -> None:
@@ -71,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="local model dir (default: build the tiny model in a temp dir)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: %(default)s)")
-    parser.add_argument("--controllers", default="sc:16,asc:16,esc:16:4", help="comma-separated specs")
+    parser.add_argument("--controllers", default="sc:16,asc:16,esc:16,pp:16,cmc:0.5,policy",
+                        help="comma-separated specs ('policy': a learned controller with initial weights)")
     parser.add_argument("--n", type=int, default=16, help="branches per question")
     parser.add_argument("--delta", type=int, default=16)
     parser.add_argument("--max-tokens", type=int, default=128)

@@ -17,6 +17,8 @@ from online_support import QUESTIONS, CompletionServer, one_thread, tiny_model_d
 
 from autotts.cli import main as cli
 from autotts.collect.questions import read_questions
+from autotts.controllers.learned import policy_controller
+from autotts.controllers.policy import PolicyShape, initial_weights
 from autotts.controllers.rules import Decision, Rule, RuleEngine, RuleProgram, default_answer
 from autotts.env.episodes import Episodes, python_shuffle
 from autotts.env.rollout import rollout
@@ -33,7 +35,7 @@ from autotts.store import load_store
 from autotts.store.autotts_json import read_records
 
 N, DELTA, MAX_TOKENS = 8, 16, 96
-SPECS = ["sc:8", "sc:3", "asc:8", "esc:8", "pp:4", "pp:8", "cmc:0.0", "cmc:0.5", "cmc:1.0", "walker"]
+SPECS = ["sc:8", "sc:3", "asc:8", "esc:8", "pp:4", "pp:8", "cmc:0.0", "cmc:0.5", "cmc:1.0", "walker", "policy"]
 
 
 class ProbeWalker(RuleProgram):
@@ -61,7 +63,11 @@ class ProbeWalker(RuleProgram):
 
 
 def make_controller(spec: str):
-    return RuleEngine(ProbeWalker()) if spec == "walker" else controller_from_spec(spec)
+    if spec == "walker":
+        return RuleEngine(ProbeWalker())
+    if spec == "policy":  # the learned-controller path: features -> Beta heads -> rules -> guards
+        return policy_controller(initial_weights(PolicyShape(), seed=1, scale=0.5))
+    return controller_from_spec(spec)
 
 
 @pytest.fixture(scope="module", autouse=True)
