@@ -112,6 +112,7 @@ def test_interval_reader_probes_after_every_non_final_interval(backend) -> None:
         assert t.ended and 0 < t.tokens <= 96
         assert len(t.probes) == -(-t.tokens // 16) - 1  # K = ceil(L / delta) - 1
     assert any(t.probes for t in tracks) and any(not t.probes for t in tracks)
+    assert all(t.branch.state.kv is None for t in tracks)  # ended branches hold no KV cache
     assert backend.count_tokens("the sum of two numbers") == 5
 
 

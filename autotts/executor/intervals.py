@@ -96,6 +96,11 @@ class IntervalReader:
         for t in tracks:
             if t.final is None:
                 t.final = canonical(texts[id(t)])
+        self.backend.release([t.branch for t in tracks])
+
+    def release(self, tracks: Sequence[Track]) -> None:
+        """Free the backend state of tracks that will not be read again (stopped questions, pruned branches)."""
+        self.backend.release([t.branch for t in tracks])
 
     def _read(self, branches: list[Branch]) -> list[str]:
         if not branches:

@@ -64,7 +64,10 @@ class LiveEnv:
         self.store = self.snapshot()
         hidden = reset(self.store, self.episodes, self.slots).hidden
         pool = _widen(state.pool, self.store.final_vocab_size)
-        return step(self.store, EnvState(state.obs, hidden, pool), action)
+        new = step(self.store, EnvState(state.obs, hidden, pool), action)
+        for e in (new.obs.done & ~state.obs.done).nonzero().squeeze(1).tolist():
+            self.reader.release(list(self.tracks[e].values()))  # a question that answered reads nothing more
+        return new
 
     def answer(self, question: int, answer_id: int) -> str | None:
         return self.store.answer(question, answer_id)

@@ -55,6 +55,9 @@ class Backend(Protocol):
     def count_tokens(self, text: str) -> int:
         """Tokens of `text` under the model's tokenizer."""
 
+    def release(self, branches: Sequence[Branch]) -> None:
+        """Free per-branch state (e.g. KV caches) of branches that will not be extended or probed again."""
+
 
 def branch_seed(base_seed: int, question: str, j: int) -> int:
     """Seed of branch j of a question: fixed by (base seed, question text, j) alone.

@@ -74,6 +74,9 @@ class OpenAIBackend:
     def text(self, branch: Branch) -> str:
         return branch.state.text
 
+    def release(self, branches: Sequence[Branch]) -> None:
+        pass  # the server holds no per-branch state
+
     def count_tokens(self, text: str) -> int:
         reply = self._complete(text, 1, Sampling(temperature=0.0), None)
         if reply.prompt_tokens is None:

@@ -113,6 +113,10 @@ class TransformersBackend:
     def count_tokens(self, text: str) -> int:
         return len(self._encode(text))
 
+    def release(self, branches: Sequence[Branch]) -> None:
+        for b in branches:
+            b.state.kv = b.state.logits = None  # ids stay: text() and a later re-encode still work
+
     # ---- decoding -----------------------------------------------------------------------------
 
     def _encode(self, text: str) -> list[int]:
