@@ -18,13 +18,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", type=int, help="shuffle seeds (default 100 reference / 64 subsets)")
     p.add_argument("--subset-size", type=int, default=64, help="branches per episode in the subsets protocol")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch intra-op CPU threads (default 1: the env's ops are small, and more threads only "
+                        "contend with each other)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--trace", metavar="FILE", help="write execution traces (JSONL) of the first episodes")
     p.add_argument("--trace-episodes", type=int, default=30, help="how many episodes to trace (default 30)")
 
 
 def main(args: argparse.Namespace) -> int:
+    import torch
+
     from autotts.evaluate.cli_eval import run_eval
+    torch.set_num_threads(args.threads)
     rows = run_eval(args)
     if args.json:
         for row in rows:

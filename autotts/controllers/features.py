@@ -20,6 +20,7 @@ POOL_FEATURES = ("pool_size", "pool_conf", "pool_share", "pool_margin", "live_sh
                  "active", "opened", "can_open", "spent", "round")
 BRANCH_FEATURES = ("depth", "stable", "agrees_pool", "peer_share", "is_leader", "cost")
 COMPLETED_FEATURES = ("length_rel", "length", "order")
+LIVE_FEATURES = ("stable", "depth")
 FEATURE_VERSION = 1
 
 
@@ -33,7 +34,7 @@ def peer_counts(obs: Observation) -> tuple[Tensor, Tensor]:
     Sort-based (O(B log B) per episode): the pairwise version was the costliest op of a round.
     """
     live = ((obs.status == ACTIVE) | (obs.status == FINISHED)) & (obs.answer >= 0)
-    vals = torch.where(live, obs.answer, torch.iinfo(torch.long).max)
+    vals = torch.where(live, obs.answer.long(), torch.iinfo(torch.long).max)
     sorted_vals, idx = vals.sort(dim=1)
     starts = torch.ones_like(live)
     starts[:, 1:] = sorted_vals[:, 1:] != sorted_vals[:, :-1]
@@ -86,6 +87,13 @@ def branch_features(obs: Observation, peers: Tensor | None = None, live: Tensor 
         _log_units(obs.cost.float() / obs.delta.float().clamp(min=1)[:, None], 4.0),
     ]
     return torch.stack(cols, dim=2)
+
+
+def live_features(obs: Observation) -> Tensor:
+    """[E, B, len(LIVE_FEATURES)] features of unfinished branches, for weighting their current answers."""
+    active = (obs.status == ACTIVE) & (obs.answer >= 0)
+    cols = [obs.streak.float().clamp(max=8) / 8, _log_units(obs.depth.float(), 4.0)]
+    return torch.stack(cols, dim=2) * active[:, :, None]
 
 
 def completed_features(obs: Observation) -> Tensor:

@@ -13,11 +13,14 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import Tensor
 
-from autotts.controllers.features import branch_features, completed_features, peer_counts, pool_features
-from autotts.controllers.policy import PolicyShape, aggregation_weights, beta_params, heads, unflatten
-from autotts.controllers.rules import GUARDS, Decision, Rule, RuleEngine, RuleProgram, slot_vote
+from autotts.controllers.features import (branch_features, completed_features, live_features, peer_counts,
+                                          pool_features)
+from autotts.controllers.policy import PolicyShape, beta_params, heads, unflatten, vote_weights
+from autotts.controllers.rules import GUARDS, Decision, Rule, RuleEngine, RuleProgram
 from autotts.controllers.vote import weighted_vote
 from autotts.env.state import ACTIVE, FINISHED, Observation
+
+LIVE_KEY = 1 << 61  # live answers rank after every completion in vote tie-breaks
 
 
 @dataclass(frozen=True)
@@ -107,18 +110,21 @@ class PolicyProgram(RuleProgram):
         return self._answers(obs, memory, rows)
 
     def _answers(self, obs: Observation, mem: dict[str, Tensor], rows: Tensor) -> Tensor:
-        """Weighted vote of completed branches in `rows`; if none completed, majority of current answers."""
+        """Vote of `rows`: completed answers and (down-weighted) current answers of live branches.
+
+        Ties go to the earliest completion, then the earliest opened live branch.
+        """
         idx = rows.nonzero().squeeze(1)
         out = torch.full_like(obs.result, -1)
         if idx.numel() == 0:
             return out
         sub = _rows(obs, idx)
         member = mem["member"][idx] if self.population else None
-        weight = aggregation_weights(self.w["w_agg"], completed_features(sub), member)
-        done = weighted_vote(sub.answer, sub.status == FINISHED, sub.finish_key, weight)
-        live = ((sub.status == ACTIVE) | (sub.status == FINISHED)) & (sub.answer >= 0)
-        fallback, _, _ = slot_vote(sub, live)
-        out[idx] = torch.where(done >= 0, done, fallback)
+        finished = sub.status == FINISHED
+        live = ((sub.status == ACTIVE) | finished) & (sub.answer >= 0)
+        weight = vote_weights(self.w, completed_features(sub), live_features(sub), finished, member)
+        key = torch.where(finished, sub.finish_key, LIVE_KEY + torch.arange(sub.slots, device=idx.device))
+        out[idx] = weighted_vote(sub.answer, live, key, weight)
         return out
 
 

@@ -1,17 +1,18 @@
 """`BetaPolicy`: a small β-conditioned network whose heads are Beta distributions over decisions.
 
-Episode context (pool features + β) goes through one hidden layer. From it come
-the episode heads (stop; how many branches to open) and, per branch head
-(prune, advance, fast), a coefficient vector that is dotted with that branch's
-features: shared per-branch weights, so the policy is permutation-equivariant
-over branches and cheap in the branch dimension. An aggregation head weights
-completed answers by their features (zero weights = plain majority).
+Episode context (pool features + β) goes through one hidden layer h. Episode
+heads (stop; how many branches to open) read h. Branch heads (prune, advance,
+fast) read each branch's own features through weights shared by all branches
+(so the policy is permutation-equivariant over branches), plus h. The vote
+head weights each answer by its branch's features: completed branches by
+length and completion order, unfinished ones by the stability of their current
+answer (a large negative offset starts them near zero: plain majority of completions).
 
-Every head gives Beta(a, b): deterministic use compares the mean with 1/2
-(a > b), stochastic use samples p ~ Beta then a Bernoulli(p), relaxed use takes
-reparameterised samples (`rsample`). The same math runs for one weight vector
-(`BetaPolicy.forward`, what TorchScript exports) and for a whole ES population
-at once (`population_heads`, weights [P, D] with a member index per episode).
+Every decision head gives Beta(a, b): deterministic use compares the mean with
+1/2 (a > b), stochastic use samples p ~ Beta then a Bernoulli(p), relaxed use
+takes reparameterised samples (`rsample`). The same math runs for one weight
+vector (`BetaPolicy.forward`, what TorchScript exports) and for a whole ES
+population at once (weights [P, D] with a member index per episode).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from autotts.controllers.features import BRANCH_FEATURES, COMPLETED_FEATURES, POOL_FEATURES
+from autotts.controllers.features import BRANCH_FEATURES, COMPLETED_FEATURES, LIVE_FEATURES, POOL_FEATURES
 
 EPISODE_HEADS = ("stop", "open")
 BRANCH_HEADS = ("prune", "advance", "fast")
@@ -33,18 +34,19 @@ BRANCH_HEADS = ("prune", "advance", "fast")
 class PolicyShape:
     """Sizes that fix the flat parameter layout (recorded in the export manifest)."""
 
-    hidden: int = 16
+    hidden: int = 8
     n_pool: int = len(POOL_FEATURES)
     n_branch: int = len(BRANCH_FEATURES)
     n_completed: int = len(COMPLETED_FEATURES)
+    n_live: int = len(LIVE_FEATURES)
 
     def layout(self) -> dict[str, tuple[int, ...]]:
-        coef = len(BRANCH_HEADS) * 2 * (self.n_branch + 1)
+        nb = 2 * len(BRANCH_HEADS)
         return {
             "w1": (self.n_pool + 1, self.hidden), "b1": (self.hidden,),
             "w_ep": (self.hidden, 2 * len(EPISODE_HEADS)), "b_ep": (2 * len(EPISODE_HEADS),),
-            "w_br": (self.hidden, coef), "b_br": (coef,),
-            "w_agg": (self.n_completed,),
+            "w_bx": (self.n_branch, nb), "w_bh": (self.hidden, nb), "b_br": (nb,),
+            "w_done": (self.n_completed,), "w_live": (self.n_live,), "b_live": (1,),
         }
 
     @property
@@ -64,7 +66,7 @@ def unflatten(flat: Tensor, shape: PolicyShape) -> dict[str, Tensor]:
 
 
 def grouped_matmul(x: Tensor, w: Tensor, group: Tensor | None) -> Tensor:
-    """x [R, I] @ w: w is [I, O] (one policy) or [P, I, O] with `group` [R] (sorted member ids)."""
+    """x [R, I] @ w: w is [I, O] (one policy) or [P, I, O] with `group` [R] (member of each row, sorted)."""
     if group is None:
         return x @ w
     counts = torch.bincount(group, minlength=w.shape[0])
@@ -88,23 +90,31 @@ def beta_params(logits: Tensor) -> tuple[Tensor, Tensor]:
 def heads(w: dict[str, Tensor], pool_x: Tensor, branch_x: Tensor, beta: Tensor,
           group: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Logits of all Beta heads: episode [E, 2 heads, 2] and branch [E, B, 3 heads, 2]."""
+    e, b, fb = branch_x.shape
     x = torch.cat([pool_x, beta[:, None].to(pool_x.dtype)], dim=1)
     h = torch.tanh(grouped_matmul(x, w["w1"], group) + _pick(w["b1"], group))
-    ep = (grouped_matmul(h, w["w_ep"], group) + _pick(w["b_ep"], group)).view(-1, len(EPISODE_HEADS), 2)
-    coef = grouped_matmul(h, w["w_br"], group) + _pick(w["b_br"], group)
-    coef = coef.view(coef.shape[0], len(BRANCH_HEADS) * 2, -1)
-    br = torch.einsum("ebf,ekf->ebk", branch_x, coef[..., :-1]) + coef[:, None, :, -1]
-    return ep, br.view(br.shape[0], br.shape[1], len(BRANCH_HEADS), 2)
+    ep = (grouped_matmul(h, w["w_ep"], group) + _pick(w["b_ep"], group)).view(e, len(EPISODE_HEADS), 2)
+    row_group = None if group is None else group.repeat_interleave(b)
+    br = grouped_matmul(branch_x.reshape(e * b, fb), w["w_bx"], row_group).view(e, b, -1)
+    br = br + (grouped_matmul(h, w["w_bh"], group) + _pick(w["b_br"], group))[:, None, :]
+    return ep, br.view(e, b, len(BRANCH_HEADS), 2)
 
 
-def aggregation_weights(w_agg: Tensor, completed_x: Tensor, group: Tensor | None = None) -> Tensor:
-    """[E, B] positive vote weight of each completed branch: exp(w_agg . features)."""
-    coef = _pick(w_agg, group)
-    return torch.exp(torch.einsum("ebf,ef->eb", completed_x, coef if coef.dim() == 2 else coef.expand(completed_x.shape[0], -1)))
+def vote_weights(w: dict[str, Tensor], completed_x: Tensor, live_x: Tensor, finished: Tensor,
+                 group: Tensor | None = None) -> Tensor:
+    """[E, B] vote weight of each branch's answer: completed ones by their features, live ones scaled down."""
+    done = torch.einsum("ebf,ef->eb", completed_x, _rows(w["w_done"], group, completed_x.shape[0]))
+    live = torch.einsum("ebf,ef->eb", live_x, _rows(w["w_live"], group, live_x.shape[0]))
+    live = live + _rows(w["b_live"], group, live_x.shape[0])
+    return torch.exp(torch.where(finished, done, live))
+
+
+def _rows(t: Tensor, group: Tensor | None, e: int) -> Tensor:
+    return t[group] if group is not None else t.expand(e, *t.shape)
 
 
 class BetaPolicy(nn.Module):
-    """One policy's weights as parameters; `forward` returns the Beta (a, b) of every head."""
+    """One policy's weights as a parameter; `forward` gives head logits and vote weights (what export traces)."""
 
     def __init__(self, shape: PolicyShape = PolicyShape(), flat: Tensor | None = None):
         super().__init__()
@@ -115,14 +125,17 @@ class BetaPolicy(nn.Module):
     def weights(self) -> dict[str, Tensor]:
         return unflatten(self.flat, self.shape)
 
-    def forward(self, pool_x: Tensor, branch_x: Tensor, beta: Tensor, completed_x: Tensor
-                ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-        """(episode a, episode b [E,2], branch a, branch b [E,B,3], completed vote weights [E,B])."""
+    def forward(self, pool_x: Tensor, branch_x: Tensor, beta: Tensor, completed_x: Tensor, live_x: Tensor,
+                finished: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(episode logits [E,2,2], branch logits [E,B,3,2], vote weights [E,B]); Beta(a,b) = softplus(logits)."""
         w = self.weights()
         ep, br = heads(w, pool_x, branch_x, beta)
-        ea, eb = beta_params(ep)
-        ba, bb = beta_params(br)
-        return ea, eb, ba, bb, aggregation_weights(w["w_agg"], completed_x)
+        return ep, br, vote_weights(w, completed_x, live_x, finished)
+
+    def distributions(self, pool_x: Tensor, branch_x: Tensor, beta: Tensor) -> tuple[torch.distributions.Beta, ...]:
+        """Beta distributions of the episode and branch heads (stochastic and `rsample` use)."""
+        ep, br = heads(self.weights(), pool_x, branch_x, beta)
+        return torch.distributions.Beta(*beta_params(ep)), torch.distributions.Beta(*beta_params(br))
 
 
 def initial_weights(shape: PolicyShape, seed: int = 0, scale: float = 0.1) -> Tensor:
@@ -130,11 +143,9 @@ def initial_weights(shape: PolicyShape, seed: int = 0, scale: float = 0.1) -> Te
     g = torch.Generator().manual_seed(seed)
     flat = torch.randn(shape.size, generator=g) * scale
     w = unflatten(flat, shape)
-    w["w_agg"].zero_()
+    w["w_done"].zero_()
+    w["w_live"].zero_()
+    w["b_live"].fill_(-6.0)
     w["b_ep"].copy_(torch.tensor([-1.0, 1.0, 0.0, 0.0]))  # stop: a < b (keep going); open: mean 1/2
-    coef = w["b_br"].view(len(BRANCH_HEADS), 2, shape.n_branch + 1)
-    coef.zero_()
-    coef[0, 1, -1] = 1.0  # prune: b > a (keep)
-    coef[1, 0, -1] = 1.0  # advance: a > b (advance)
-    coef[2, 1, -1] = 1.0  # fast: b > a (one interval)
+    w["b_br"].copy_(torch.tensor([-1.0, 1.0, 1.0, -1.0, -1.0, 1.0]))  # keep, advance, one interval
     return flat

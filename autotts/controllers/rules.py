@@ -77,10 +77,11 @@ class Decision:
     def set_branch(self, mask: Tensor, advance: Tensor | int = 0, prune: bool | Tensor = False,
                    override: bool = False) -> None:
         """Per-branch decision [E,B]: advance k intervals (0 = hold) or prune."""
-        if self.advance is None:
-            self.advance = torch.zeros(self._shape, dtype=torch.long, device=self._dev)
-            self.prune = torch.zeros(self._shape, dtype=torch.bool, device=self._dev)
-            self.branch_by = torch.full(self._shape, -1, dtype=torch.long, device=self._dev)
+        if self.advance is None:  # first branch rule: nothing to merge with
+            self.advance = torch.where(mask, advance, 0)
+            self.prune = mask & prune if isinstance(prune, Tensor) else (mask if prune else torch.zeros_like(mask))
+            self.branch_by = torch.where(mask, self.rule, -1)
+            return
         m = mask if override else mask & (self.branch_by < 0)
         self.advance = torch.where(m, advance, self.advance)
         self.prune = torch.where(m, prune, self.prune)

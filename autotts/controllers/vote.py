@@ -21,7 +21,7 @@ def _groups(answer: Tensor, include: Tensor, key: Tensor) -> tuple[Tensor, Tenso
     """Sort each row's included answers; returns (run id, run answer, first key per run, valid, sort order)."""
     e, b = answer.shape
     sentinel = torch.iinfo(torch.long).max
-    vals = torch.where(include, answer, sentinel)
+    vals = torch.where(include, answer.long(), sentinel)
     sorted_vals, idx = vals.sort(dim=1)
     sorted_key = torch.where(include, key, _BIG).gather(1, idx)
     starts = torch.ones_like(include)

@@ -33,6 +33,8 @@ NOT_FINISHED = 1 << 62
 class Observation:
     """What a controller sees; identical in replay, relaxed and live runs.
 
+    [E,B] fields are int32 except `finish_key` (int64); [E] fields are int64.
+
     status: [E,B] UNOPENED/ACTIVE/FINISHED/PRUNED.
     depth: [E,B] intervals revealed by probing (0 for full reads).
     answer: [E,B] latest answer id (final answer once finished; -1 none).

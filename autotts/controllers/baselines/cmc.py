@@ -15,8 +15,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from autotts.controllers.rules import Decision, Rule, RuleProgram, slot_vote
-from autotts.controllers.vote import beta_confidence
+from autotts.controllers.rules import Decision, Rule, RuleProgram
+from autotts.controllers.vote import beta_confidence, ordered_vote
 from autotts.env.state import ACTIVE, FINISHED, KEY_OPEN, Observation
 
 MAX_BRANCH, MAX_OUTER = 64, 500
@@ -58,7 +58,7 @@ class CMC(RuleProgram):
     def __init__(self, beta: float = 0.5):
         self.beta = float(beta)
         self.s = CMCSchedule.from_beta(beta)
-        self.slots = MAX_BRANCH
+        self.slots = min(MAX_BRANCH, max(self.s.max_branch_use, self.s.n_init))
         self.rules = (
             Rule("initial_cohort", self._initial),
             Rule("nothing_opened", self._nothing_opened),
@@ -76,7 +76,7 @@ class CMC(RuleProgram):
         return {"phase": zeros.clone(), "r": zeros.clone(), "n_h": zeros.clone(),
                 "ema": torch.zeros(e, dtype=torch.float64, device=dev),
                 "hist": torch.zeros((e, self.s.t_ema), dtype=torch.float64, device=dev),
-                "disagree": torch.zeros((e, b), dtype=torch.long, device=dev)}
+                "disagree": torch.zeros((e, b), dtype=torch.int32, device=dev)}
 
     # ---- memory update: F-J of the round just probed, then A-E of the next -------------------
 
@@ -126,10 +126,10 @@ class CMC(RuleProgram):
         abandon = self._abandon_mask(counting, disagree, alive)
         aligned = counting & agree
         budget = torch.where(aligned, s.burst_aligned, 1)
-        probe_count = obs.depth - 1 + (obs.status == FINISHED).long()
+        # E: probe in order of probe_count (= depth - 1 for live branches) descending, then spawn order.
         cap = KEY_OPEN // obs.slots - 1
         slot = torch.arange(obs.slots, device=obs.depth.device)[None, :]
-        priority = (cap - probe_count.clamp(max=cap)) * obs.slots + slot
+        priority = (cap - obs.depth.clamp(max=cap)) * obs.slots + slot
         mem = dict(mem, ema=ema, hist=hist, n_h=n_h, disagree=disagree)
         plan = {"probe": probe, "abandon": abandon, "advance": probe[:, None] & alive & ~abandon,
                 "budget": budget, "priority": priority}
@@ -191,5 +191,11 @@ class CMC(RuleProgram):
 
     def aggregate(self, obs: Observation, mem: Any, derived: dict, rows: Tensor) -> Tensor:
         """§5.5: the pool winner; if the pool is empty, the majority of non-abandoned latest answers."""
-        kept = ((obs.status == ACTIVE) | (obs.status == FINISHED)) & (obs.answer >= 0)
-        return torch.where(obs.pool_winner >= 0, obs.pool_winner, slot_vote(obs, kept)[0])
+        out = obs.pool_winner.clone()
+        empty = (rows & (obs.pool_winner < 0)).nonzero().squeeze(1)
+        if empty.numel():
+            status, answer = obs.status[empty], obs.answer[empty]
+            kept = ((status == ACTIVE) | (status == FINISHED)) & (answer >= 0)
+            slot = torch.arange(obs.slots, device=answer.device).expand_as(answer)
+            out[empty] = ordered_vote(answer, kept, slot)[0]
+        return out

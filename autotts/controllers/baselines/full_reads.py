@@ -74,7 +74,7 @@ class EarlyStoppingConsistency(RuleProgram):
         start = ((obs.n_open - 1).clamp(min=0) // self.window) * self.window
         slot = torch.arange(obs.slots, device=obs.n_open.device)[None, :]
         in_window = (slot >= start[:, None]) & (slot < obs.n_open[:, None])
-        big = torch.iinfo(torch.long).max
+        big = torch.iinfo(obs.answer.dtype).max
         lo = torch.where(in_window, obs.answer, big).min(1).values
         hi = torch.where(in_window, obs.answer, -1).max(1).values
         d.set_stop((obs.n_open > 0) & (lo == hi), hi)

@@ -42,7 +42,7 @@ class ParallelProbe(RuleProgram):
         e, b, dev = obs.num_episodes, obs.slots, obs.status.device
         zeros = torch.zeros(e, dtype=torch.long, device=dev)
         return {"phase": zeros.clone(), "step": zeros.clone(), "stable": zeros.clone(), "prev": zeros - 1,
-                "off": torch.zeros((e, b), dtype=torch.long, device=dev)}
+                "off": torch.zeros((e, b), dtype=torch.int32, device=dev)}
 
     def update(self, obs: Observation, mem: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict]:
         evaluate = mem["phase"] == EVALUATE
