@@ -66,7 +66,7 @@ def make_controller(spec: str):
     if spec == "walker":
         return RuleEngine(ProbeWalker())
     if spec == "policy":  # the learned-controller path: features -> Beta heads -> rules -> guards
-        return policy_controller(initial_weights(PolicyShape(), seed=1, scale=0.5))
+        return policy_controller(initial_weights(PolicyShape(), seed=2, scale=0.5))
     return controller_from_spec(spec)
 
 
