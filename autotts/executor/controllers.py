@@ -1,0 +1,60 @@
+"""Controller specs for `autotts run`: ``NAME:KNOB`` for a baseline, or an exported controller directory.
+
+Baselines come from the one registry, `autotts.controllers.baselines.BASELINES`
+(``sc:8``, ``asc:16``, ``esc:16``, ``parallel_probe:16`` or ``pp:16``,
+``cmc`` or ``cmc:0.3``; CMC's knob defaults to ``--beta``); add a spelling to
+`ALIASES`, a controller to that registry.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from autotts.controllers.baselines import BASELINES, make_baseline
+from autotts.errors import AutottsError
+from autotts.executor.manifest import check_manifest, read_manifest
+
+ALIASES = {"pp": "parallel_probe", "parallel-probe": "parallel_probe"}
+BETA_KNOB = {"cmc"}  # baselines whose knob is β (defaults to --beta)
+
+
+def controller_from_spec(spec: str, beta: float = 0.5, delta: int | None = None) -> Any:
+    """A `Controller` for `spec`; `delta` is checked against an exported controller's manifest."""
+    if Path(spec).is_dir():
+        return _exported(Path(spec), beta, delta)
+    name, _, knob = spec.partition(":")
+    name = ALIASES.get(name.lower(), name.lower())
+    if name not in BASELINES:
+        raise AutottsError(f"--controller {spec}: unknown controller (expected one of "
+                           f"{', '.join(sorted(BASELINES) + sorted(ALIASES))} as NAME:KNOB, or an export directory)")
+    if not knob:
+        if name not in BETA_KNOB:
+            raise AutottsError(f"--controller {spec}: {name} needs its {BASELINES[name][1]} (e.g. {name}:16)")
+        knob = str(beta)
+    try:
+        value = float(knob)
+    except ValueError:
+        raise AutottsError(f"--controller {spec}: knob {knob!r} is not a number") from None
+    if name not in BETA_KNOB and (value < 1 or value != int(value)):
+        raise AutottsError(f"--controller {spec}: {BASELINES[name][1]} must be a positive integer")
+    return make_baseline(name, value)
+
+
+def feature_names() -> list[str]:
+    """This build's observation features in manifest order: pool, per-branch, completed-branch."""
+    from autotts.controllers.features import BRANCH_FEATURES, COMPLETED_FEATURES, POOL_FEATURES
+
+    return list(POOL_FEATURES) + list(BRANCH_FEATURES) + list(COMPLETED_FEATURES)
+
+
+def _exported(path: Path, beta: float, delta: int | None) -> Any:
+    """An exported TorchScript controller, after its manifest is checked against this run and build."""
+    manifest = read_manifest(path)
+    check_manifest(manifest, manifest.get("delta") if delta is None else delta, feature_names())
+    try:
+        from autotts.executor.export import load_controller
+    except ImportError:
+        raise AutottsError(f"{path}: this build cannot load exported controllers yet "
+                           "(autotts.executor.export is missing)") from None
+    return load_controller(path, beta=beta)
