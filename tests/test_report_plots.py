@@ -7,8 +7,8 @@ from dataclasses import replace
 import numpy as np
 from matplotlib.image import imread
 
-from autotts.evaluate.plots import METHOD_COLORS, curve_lines, frontier_figure, grid_figure, save_png
-from autotts.evaluate.summary import summarise
+from autotts.evaluate.plots import METHOD_COLORS, curve_lines, frontier_figure, grid_figure, save_png, to_rgb
+from autotts.evaluate.summary import as_columns, summarise
 
 from report_toys import setting, sweep
 
@@ -66,3 +66,16 @@ def test_band_follows_the_bootstrap_interval():
     band = fig.axes[0].collections[0].get_paths()[0].vertices
     c = s.curve("sc")
     assert np.isclose(band[:, 1].min(), c.accuracy.lo.min()) and np.isclose(band[:, 1].max(), c.accuracy.hi.max())
+
+
+def test_logging_helpers_feed_wandb(monkeypatch):
+    """The trainer logs the same figure and rows: pixels for wandb.Image, columns/data for wandb.Table."""
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    import wandb
+    s = _summary(extra=True)
+    pixels = to_rgb(frontier_figure(s, width=5.0, height=3.0), dpi=80)
+    assert pixels.shape == (240, 400, 3) and pixels.dtype == np.uint8 and pixels.min() < 100
+    assert wandb.Image(pixels).image.size == (400, 240)
+    columns, data = as_columns(s.table_rows() + s.reach_rows())
+    table = wandb.Table(columns=columns, data=data)
+    assert len(table.data) == 8 + 3 and "target_accuracy" in table.columns and data[0][columns.index("tokens_lo")] > 0

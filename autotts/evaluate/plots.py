@@ -14,6 +14,7 @@ from autotts.evaluate.summary import StoreSummary
 from autotts.evaluate.sweep import ANCHOR
 
 if TYPE_CHECKING:
+    import numpy as np
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
@@ -133,4 +134,18 @@ def save_png(fig: "Figure", path: str | Path, dpi: int = 110) -> Path:
     return path
 
 
-__all__ = ["curve_lines", "draw_frontier", "frontier_figure", "grid_figure", "method_color", "save_png"]
+def to_rgb(fig: "Figure", dpi: int = 100) -> "np.ndarray":
+    """[H, W, 3] uint8 pixels of the figure, rendered with Agg.
+
+    For loggers: `wandb.Image(to_rgb(fig))` works even where pyplot was never
+    imported (wandb.Image(fig) itself needs matplotlib.pyplot loaded).
+    """
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    canvas = FigureCanvasAgg(fig)
+    fig.set_dpi(dpi)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
+__all__ = ["curve_lines", "draw_frontier", "frontier_figure", "grid_figure", "method_color", "save_png", "to_rgb"]

@@ -101,6 +101,12 @@ class StoreSummary:
                  "vs_sc64_lo": r.lo, "vs_sc64_hi": r.hi} for r in self.reach]
 
 
+def as_columns(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
+    """(column names, data) of dict rows, e.g. for `wandb.Table(columns=..., data=...)`; missing keys -> None."""
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    return columns, [[r.get(c) for c in columns] for r in rows]
+
+
 def _triple(name: str, band: Band, i: int) -> dict[str, float]:
     return {name: float(band.value[i]), f"{name}_lo": float(band.lo[i]), f"{name}_hi": float(band.hi[i])}
 
@@ -178,4 +184,4 @@ def _reach(results: Sequence[SettingResult], groups: dict[str, list[int]], acc_s
     return out
 
 
-__all__ = ["Band", "Comparison", "Curve", "StoreSummary", "summarise"]
+__all__ = ["Band", "Comparison", "Curve", "StoreSummary", "as_columns", "summarise"]
