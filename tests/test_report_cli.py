@@ -10,8 +10,10 @@ import pytest
 from matplotlib.image import imread
 
 from autotts.cli import main
+from autotts.evaluate.report import store_slugs
+from autotts.evaluate.summary import summarise
 
-from report_toys import write_toy_store
+from report_toys import sweep, write_toy_store
 
 HAVE_DATA = bool(os.environ.get("AUTOTTS_DATA"))
 needs_data = pytest.mark.skipif(not HAVE_DATA, reason="public stores: set AUTOTTS_DATA")
@@ -47,6 +49,12 @@ def test_report_on_a_small_store(tmp_path, capsys):
     assert "(toy-model_toyset/curve.png)" in md and "| SC@N | SC@64 |" in md
     _png_ok(out / "grid.png")
     _png_ok(out / "toy-model_toyset" / "curve.png")
+    # Redraw from results.json without evaluating: same point figures, new bootstrap.
+    again = tmp_path / "again"
+    assert main(["report", "--results", str(out / "results.json"), "--resamples", "50", "--out", str(again)]) == 0
+    redrawn = _csv(again / "toy-model_toyset" / "table.csv")
+    assert [(r["setting"], r["accuracy"], r["tokens"]) for r in redrawn] == [(r["setting"], r["accuracy"], r["tokens"]) for r in rows]
+    assert "3 seeds per question" in (again / "report.md").read_text()
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -63,10 +71,18 @@ def test_bad_flags_are_one_line_errors(tmp_path, capsys, argv, message):
     assert rc == 2 and message in err and len(err.strip().splitlines()) == 1
 
 
-def test_missing_store_is_a_one_line_error(tmp_path, capsys):
-    rc = main(["report", "--store", str(tmp_path / "nope.json"), "--out", str(tmp_path / "o")])
+@pytest.mark.parametrize("argv, message", [
+    (["--store", "nope.json"], "nope.json"),
+    (["--results", "bad.json"], "bad.json: not an autotts results file"),
+    (["--results", "missing.json"], "missing.json: cannot read results"),
+    ([], "give at least one --store"),
+])
+def test_missing_inputs_are_one_line_errors(tmp_path, capsys, monkeypatch, argv, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.json").write_text('{"stores": []}')
+    rc = main(["report", *argv, "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
-    assert rc == 2 and "nope.json" in err and len(err.strip().splitlines()) == 1
+    assert rc == 2 and message in err and len(err.strip().splitlines()) == 1
 
 
 @needs_data
@@ -104,3 +120,8 @@ def test_report_sc_figures_match_the_reference_sweep(tmp_path):
     for name in ("SC@4", "SC@64"):
         assert round(float(got[name]["accuracy"]), 2) == float(ref[name]["acc"])
         assert round(float(got[name]["tokens"]), 1) == pytest.approx(float(ref[name]["avg_tokens"]), abs=0.051)
+
+
+def test_store_folders_stay_distinct():
+    a = summarise(sweep(), model="Qwen3 8B", dataset="aime25", resamples=10)
+    assert store_slugs([a, a, a]) == ["Qwen3_8B_aime25", "Qwen3_8B_aime25_2", "Qwen3_8B_aime25_3"]

@@ -31,8 +31,11 @@ def method_color(method: str, others: Sequence[str] = ()) -> str:
     return EXTRA_COLORS[extra.index(method) % len(EXTRA_COLORS)] if method in extra else EXTRA_COLORS[0]
 
 
-def draw_frontier(ax: "Axes", summary: StoreSummary, legend: bool = True) -> int:
-    """Draw every method's curve with its accuracy band on `ax`; returns the number of curves drawn."""
+def draw_frontier(ax: "Axes", summary: StoreSummary, legend: bool = True, note: str | None = None) -> int:
+    """Draw every method's curve with its accuracy band on `ax`; returns the number of curves drawn.
+
+    `note` (e.g. the sample sizes) becomes the legend's title.
+    """
     methods = [c.method for c in summary.curves]
     for c in summary.curves:
         order = c.tokens.value.argsort()
@@ -51,7 +54,7 @@ def draw_frontier(ax: "Axes", summary: StoreSummary, legend: bool = True) -> int
     ax.set_title(f"{summary.model} / {summary.dataset}", fontsize=10)
     ax.grid(True, which="both", alpha=0.25, linewidth=0.5)
     if legend:
-        ax.legend(fontsize=7, loc="best", framealpha=0.85)
+        ax.legend(fontsize=7, loc="best", framealpha=0.85, title=note, title_fontsize=6)
     return len(summary.curves)
 
 
@@ -75,10 +78,8 @@ def frontier_figure(summary: StoreSummary, width: float = 6.4, height: float = 4
     from matplotlib.figure import Figure
     fig = Figure(figsize=(width, height), layout="constrained")
     ax = fig.add_subplot()
-    draw_frontier(ax, summary)
-    ax.text(0.01, 0.99, f"{summary.questions} questions, {summary.episodes} episodes; "
-            f"bands: {summary.confidence:.0%} bootstrap over questions", transform=ax.transAxes,
-            fontsize=7, va="top", color="#555555")
+    draw_frontier(ax, summary, note=f"{summary.questions} questions, {summary.episodes} episodes\n"
+                                   f"bands: {summary.confidence:.0%} bootstrap over questions")
     return fig
 
 

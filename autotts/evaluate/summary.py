@@ -69,6 +69,7 @@ class StoreSummary:
     episodes: int = 0
     resamples: int = DEFAULT_RESAMPLES
     confidence: float = DEFAULT_CONFIDENCE
+    bootstrap_seed: int = 0
 
     def curve(self, method: str) -> Curve:
         for c in self.curves:
@@ -130,7 +131,7 @@ def summarise(results: Sequence[SettingResult], store: str = "", model: str = ""
         matched=_matched(results, groups, acc_s, tok_s, confidence),
         reach=[] if anchor is None else _reach(results, groups, acc_s, tok_s, anchor, confidence),
         questions=len(results[0].question_accuracy), episodes=results[0].episodes,
-        resamples=resamples, confidence=confidence)
+        resamples=resamples, confidence=confidence, bootstrap_seed=seed)
 
 
 def _groups(results: Sequence[SettingResult]) -> dict[str, list[int]]:

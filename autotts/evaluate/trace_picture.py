@@ -74,33 +74,43 @@ class Timeline:
 def timeline(records: Sequence[dict]) -> Timeline:
     """Rebuild the board of one episode from its trace records (any order)."""
     recs = sorted(records, key=lambda r: r["round"])
-    if not recs or len({r["episode"] for r in recs}) != 1:
-        raise AutottsError(f"trace: expected the records of exactly one episode, got {len({r['episode'] for r in recs})}")
-    steps = [r for r in recs if not r["stop"]]
+    episodes = {r["episode"] for r in recs}
+    if len(episodes) != 1:
+        raise AutottsError(f"trace: expected the records of exactly one episode, got {len(episodes)}")
     stop = next((r for r in recs if r["stop"]), None)
-    slots: dict[int, dict] = {}
-    cols: list[dict[int, tuple]] = []
-    for rec in steps:
-        for b in rec["branches"]:
-            prev = slots.get(b["slot"], {"depth": 0, "status": "unopened"})
-            read = b["depth"] - prev["depth"] + (b["status"] == "finished" and prev["status"] != "finished")
-            slots[b["slot"]] = dict(b, read=max(read, 0))
-        cols.append({j: (s["answer"], s["status"], s.get("read", 0)) for j, s in slots.items()})
-        for s in slots.values():
-            s["read"] = 0
-    order = sorted(slots, key=lambda j: (next(i for i, c in enumerate(cols) if j in c), j))
-    answer = [[c[j][0] if j in c else None for c in cols] for j in order]
-    status = [[c[j][1] if j in c else "unopened" for c in cols] for j in order]
-    read = np.array([[c[j][2] if j in c else 0 for c in cols] for j in order], dtype=int).reshape(len(order), len(cols))
-    last = stop or (recs[-1] if recs else {})
+    cols, last = _columns([r for r in recs if not r["stop"]])
+    order = sorted(last, key=lambda j: (next(i for i, c in enumerate(cols) if j in c), j))  # by opening round
+    cell = lambda j, c, k, empty: c[j][k] if j in c else empty  # noqa: E731
+    read = np.array([[cell(j, c, 2, 0) for c in cols] for j in order], dtype=int).reshape(len(order), len(cols))
     return Timeline(question=recs[0]["question"], seed=recs[0]["seed"], gold=recs[0].get("gold"),
                     result=stop["answer"] if stop else None, stop_round=stop["round"] if stop else None,
-                    stop_by=stop.get("stop_by") if stop else None, tokens=int(last.get("tokens", 0)),
-                    slots=order, branches=[slots[j]["branch"] for j in order], answer=answer, status=status, read=read)
+                    stop_by=stop.get("stop_by") if stop else None, tokens=int((stop or recs[-1]).get("tokens", 0)),
+                    slots=order, branches=[last[j]["branch"] for j in order],
+                    answer=[[cell(j, c, 0, None) for c in cols] for j in order],
+                    status=[[cell(j, c, 1, "unopened") for c in cols] for j in order], read=read)
+
+
+def _columns(steps: Sequence[dict]) -> tuple[list[dict[int, tuple]], dict[int, dict]]:
+    """Per round, slot -> (answer, status, intervals read), carrying unchanged slots forward; and the last snapshots."""
+    slots: dict[int, dict] = {}
+    cols = []
+    for rec in steps:
+        read = {}
+        for b in rec["branches"]:
+            prev = slots.get(b["slot"], {"depth": 0, "status": "unopened"})
+            newly_done = b["status"] == "finished" and prev["status"] != "finished"
+            read[b["slot"]] = max(b["depth"] - prev["depth"] + newly_done, 0)
+            slots[b["slot"]] = b
+        cols.append({j: (s["answer"], s["status"], read.get(j, 0)) for j, s in slots.items()})
+    return cols, slots
 
 
 def trace_figure(records: Sequence[dict], title: str = "", top: int = 3) -> "Figure":
-    """The width–depth picture of one episode's records, with the running vote of the `top` answers (and gold)."""
+    """The width–depth picture of one episode's records, with the running vote of the `top` answers (and gold).
+
+    Top answers are those with the highest peak support over the episode, so an answer that led and was
+    then pruned away still shows.
+    """
     from matplotlib.figure import Figure
     t = timeline(records)
     rows, cols = max(len(t.slots), 1), max(t.rounds, 1)
@@ -124,16 +134,19 @@ def _board_rgba(t: Timeline) -> np.ndarray:
     img = np.ones((max(len(t.slots), 1), max(t.rounds, 1), 4))
     for i in range(len(t.slots)):
         for r in range(t.rounds):
-            status = t.status[i][r]
-            if status in ("unopened", "pruned") or (status == "finished" and t.read[i, r] == 0 and
-                                                    r > 0 and t.status[i][r - 1] == "finished"):
-                alpha = 0.12 if status == "finished" else 0.0
-            else:
-                alpha = 1.0 if t.read[i, r] > 0 else 0.4
+            alpha = _alpha(t.status[i][r], int(t.read[i, r]), r > 0 and t.status[i][r - 1] == "finished")
             if alpha:
-                c = colors[t.category(t.answer[i][r])]
-                img[i, r] = alpha * c + (1 - alpha) * np.ones(4)
+                img[i, r] = alpha * colors[t.category(t.answer[i][r])] + (1 - alpha)
     return img
+
+
+def _alpha(status: str, read: int, finished_before: bool) -> float:
+    """Opacity of a cell: reads solid, holds pale, finished earlier faint (its answer still votes), else blank."""
+    if status in ("unopened", "pruned"):
+        return 0.0
+    if finished_before:
+        return 0.12
+    return 1.0 if read else 0.4
 
 
 def _draw_board(ax, t: Timeline) -> None:
@@ -178,8 +191,8 @@ def _add(mark: tuple, x: float, y: float) -> None:
 
 def _draw_votes(ax, t: Timeline, top: int) -> None:
     votes = t.votes()
-    final = {a: int(v[-1]) if len(v) else 0 for a, v in votes.items()}
-    shown = sorted(final, key=lambda a: -final[a])[:top]
+    rank = {a: (int(v.max()), int(v[-1])) for a, v in votes.items()}  # peak support, then final support
+    shown = sorted(rank, key=lambda a: rank[a], reverse=True)[:top]
     if t.gold is not None and t.gold not in shown:
         shown.append(t.gold)  # drawn even when no branch ever holds it
     others = itertools.cycle(VOTE_COLORS)
