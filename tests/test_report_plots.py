@@ -79,3 +79,14 @@ def test_logging_helpers_feed_wandb(monkeypatch):
     columns, data = as_columns(s.table_rows() + s.reach_rows())
     table = wandb.Table(columns=columns, data=data)
     assert len(table.data) == 8 + 3 and "target_accuracy" in table.columns and data[0][columns.index("tokens_lo")] > 0
+
+
+def test_readme_pictures_are_small_real_pngs():
+    """The README's plot and trace picture (made by `autotts report` / `autotts trace`) stay under 150 KB."""
+    from pathlib import Path
+    docs = Path(__file__).resolve().parent.parent / "docs"
+    for name in ("report_curve.png", "trace_cmc.png"):
+        path = docs / name
+        assert path.stat().st_size < 150_000
+        img = imread(path)
+        assert img.shape[0] > 300 and img.shape[1] > 500 and (img[..., :3].min(-1) < 0.9).mean() > 0.05

@@ -71,3 +71,11 @@ def test_setting_labels():
     assert setting_label("parallel_probe", 16.0) == "Parallel-Probe (16)"
     assert setting_label("cmc", 0.5) == "CMC β=0.5"
     assert setting_label("runs/exp1/export/", 0.25) == "export β=0.25"
+
+
+def test_markdown_formats_never_reached_and_intervals():
+    from autotts.evaluate.report_markdown import fmt_ratio, fmt_tokens_ci, md_table
+    assert fmt_ratio(0.5712, 0.43, 0.691) == "0.57× [0.43, 0.69]"
+    assert fmt_ratio(math.inf, 0.33, math.inf) == "never [0.33, never]"
+    assert fmt_tokens_ci(1_054_110.6, 38_800, math.inf) == "1.05M [38.8k, never]"
+    assert md_table(["a", "b"], [["x", "1"]]).splitlines() == ["| a | b |", "| --- | --: |", "| x | 1 |"]

@@ -8,7 +8,6 @@ from autotts.evaluate.summary import Band, Comparison, StoreSummary
 from autotts.evaluate.sweep import ANCHOR, method_label, setting_label
 
 
-
 def header(summaries: Sequence[StoreSummary], protocol: str, command: str | None = None) -> str:
     """What was run and how to read the figures."""
     first = summaries[0]
@@ -66,8 +65,8 @@ def settings_table(s: StoreSummary) -> str:
 
 def reach_table(s: StoreSummary) -> str:
     tok = s.anchor[1]
-    rows = [[method_label(r.method), fmt_tokens_ci(r.value * tok, r.lo * tok, r.hi * tok), fmt_ratio(r.value, r.lo, r.hi)]
-            for r in s.reach]
+    rows = [[method_label(r.method), fmt_tokens_ci(r.value * tok, r.lo * tok, r.hi * tok),
+             fmt_ratio(r.value, r.lo, r.hi)] for r in s.reach]
     return md_table(["method", "tokens", "× SC@64 tokens"], rows)
 
 
@@ -115,16 +114,13 @@ def fmt_ci(value: float, lo: float, hi: float, spec: str) -> str:
 
 
 def fmt_tokens_ci(value: float, lo: float, hi: float) -> str:
-    if value == float("inf"):
-        return "never"
     return f"{fmt_tokens(value)} [{fmt_tokens(lo)}, {fmt_tokens(hi)}]"
 
 
 def fmt_ratio(value: float, lo: float, hi: float) -> str:
-    if value == float("inf"):
-        return "never"
+    """`0.57× [0.43, 0.69]`; a ratio never reached reads `never`."""
     r = lambda x: "never" if x == float("inf") else f"{x:.2f}"  # noqa: E731
-    return f"{value:.2f}× [{r(lo)}, {r(hi)}]"
+    return f"{r(value)}{'×' if value != float('inf') else ''} [{r(lo)}, {r(hi)}]"
 
 
 __all__ = ["header", "md_table", "overview_table", "settings_table", "store_section"]
