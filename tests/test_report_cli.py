@@ -125,3 +125,13 @@ def test_report_sc_figures_match_the_reference_sweep(tmp_path):
 def test_store_folders_stay_distinct():
     a = summarise(sweep(), model="Qwen3 8B", dataset="aime25", resamples=10)
     assert store_slugs([a, a, a]) == ["Qwen3_8B_aime25", "Qwen3_8B_aime25_2", "Qwen3_8B_aime25_3"]
+
+
+def test_missing_matplotlib_fails_before_evaluating(tmp_path, capsys, monkeypatch):
+    import importlib.util
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else real(name, *a))
+    store = write_toy_store(tmp_path / "m" / "d.json", questions=2)
+    rc = main(["report", "--store", str(store), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr()
+    assert rc == 2 and "plots need matplotlib" in err.err and "SC@" not in err.err  # no sweep ran

@@ -35,9 +35,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from autotts.errors import AutottsError
     from autotts.evaluate.cli_eval import parse_floats
+    from autotts.evaluate.plots import require_matplotlib
     from autotts.evaluate.report import (ReportSettings, evaluate_store, load_results, parse_knobs, print_progress,
                                          save_results, summarise_store, sweep_plan, write_report)
     _check(args)
+    require_matplotlib()  # before the sweeps, not after
     baselines = [b.strip() for b in args.baselines.split(",") if b.strip()]
     plan = sweep_plan(baselines, parse_knobs(args.knobs), args.controller, parse_floats(args.beta, "--beta"))
     settings = ReportSettings(protocol=args.protocol, seeds=args.seeds, subset_size=args.subset_size,

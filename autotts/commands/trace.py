@@ -24,8 +24,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from autotts.evaluate.plots import require_matplotlib
     from autotts.evaluate.trace import render
     from autotts.evaluate.trace_episode import trace_episode
+    if args.out:
+        require_matplotlib()
     records, label = trace_episode(args.store, args.question, args.seed, args.controller, args.knob, args.beta,
                                    args.protocol, args.subset_size)
     if not args.quiet:

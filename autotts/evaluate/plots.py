@@ -24,6 +24,15 @@ EXTRA_COLORS = ("#d62728", "#e377c2", "#8c564b", "#17becf", "#bcbd22")
 MARKERS = {"sc": "o", "asc": "s", "esc": "D", "parallel_probe": "^", "cmc": "v"}
 
 
+def require_matplotlib() -> None:
+    """Fail early, in one line, when matplotlib (an optional dependency) is missing."""
+    import importlib.util
+
+    from autotts.errors import AutottsError
+    if importlib.util.find_spec("matplotlib") is None:
+        raise AutottsError("plots need matplotlib: pip install 'autotts[train]' (or pip install matplotlib)")
+
+
 def method_color(method: str, others: Sequence[str] = ()) -> str:
     if method in METHOD_COLORS:
         return METHOD_COLORS[method]
@@ -149,4 +158,4 @@ def to_rgb(fig: "Figure", dpi: int = 100) -> "np.ndarray":
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
 
-__all__ = ["curve_lines", "draw_frontier", "frontier_figure", "grid_figure", "method_color", "save_png", "to_rgb"]
+__all__ = ["curve_lines", "draw_frontier", "frontier_figure", "grid_figure", "method_color", "require_matplotlib", "save_png", "to_rgb"]
