@@ -1,6 +1,7 @@
 """`BetaPolicy`: a small β-conditioned network whose heads are Beta distributions over decisions.
 
-Episode context (pool features + β) goes through one hidden layer h. Episode
+Episode context (pool features + β) goes through one hidden layer h (or, with
+`hidden=0`, h is [pool features, β, β·pool features]: a linear policy). Episode
 heads (stop; how many branches to open) read h. Branch heads (prune, advance,
 fast) read each branch's own features through weights shared by all branches
 (so the policy is permutation-equivariant over branches), plus h. The vote
@@ -28,6 +29,7 @@ from autotts.controllers.features import BRANCH_FEATURES, COMPLETED_FEATURES, LI
 
 EPISODE_HEADS = ("stop", "open", "width")
 BRANCH_HEADS = ("prune", "advance", "fast")
+HEAD_LEVEL = ("b_ep", "g_ep", "b_br", "g_br", "w_done", "w_live", "b_live")
 
 
 @dataclass(frozen=True)
@@ -40,14 +42,29 @@ class PolicyShape:
     n_completed: int = len(COMPLETED_FEATURES)
     n_live: int = len(LIVE_FEATURES)
 
+    @property
+    def context(self) -> int:
+        """Width of the episode context the heads read: hidden units, or (linear policy) [pool, β, β·pool]."""
+        return self.hidden if self.hidden > 0 else 2 * self.n_pool + 1
+
     def layout(self) -> dict[str, tuple[int, ...]]:
         nb = 2 * len(BRANCH_HEADS)
+        hidden = {"w1": (self.n_pool + 1, self.hidden), "b1": (self.hidden,)} if self.hidden > 0 else {}
+        ne = 2 * len(EPISODE_HEADS)
         return {
-            "w1": (self.n_pool + 1, self.hidden), "b1": (self.hidden,),
-            "w_ep": (self.hidden, 2 * len(EPISODE_HEADS)), "b_ep": (2 * len(EPISODE_HEADS),),
-            "w_bx": (self.n_branch, nb), "w_bh": (self.hidden, nb), "b_br": (nb,),
+            **hidden,
+            "w_ep": (self.context, ne), "b_ep": (ne,), "g_ep": (ne,),
+            "w_bx": (self.n_branch, nb), "w_bh": (self.context, nb), "b_br": (nb,), "g_br": (nb,),
             "w_done": (self.n_completed,), "w_live": (self.n_live,), "b_live": (1,),
         }
+
+    def head_level(self) -> Tensor:
+        """Mask of the few weights that set each head's operating point: biases, β terms, vote weights.
+
+        Searches explore these widely and the per-feature weights narrowly.
+        """
+        parts = [torch.full((math.prod(s),), name in HEAD_LEVEL) for name, s in self.layout().items()]
+        return torch.cat(parts)
 
     @property
     def size(self) -> int:
@@ -91,12 +108,17 @@ def heads(w: dict[str, Tensor], pool_x: Tensor, branch_x: Tensor, beta: Tensor,
           group: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Logits of all Beta heads: episode [E, 3 heads, 2] and branch [E, B, 3 heads, 2]."""
     e, b, fb = branch_x.shape
-    x = torch.cat([pool_x, beta[:, None].to(pool_x.dtype)], dim=1)
-    h = torch.tanh(grouped_matmul(x, w["w1"], group) + _pick(w["b1"], group))
-    ep = (grouped_matmul(h, w["w_ep"], group) + _pick(w["b_ep"], group)).view(e, len(EPISODE_HEADS), 2)
+    beta = beta[:, None].to(pool_x.dtype)
+    if "w1" in w:
+        h = torch.tanh(grouped_matmul(torch.cat([pool_x, beta], 1), w["w1"], group) + _pick(w["b1"], group))
+    else:  # linear policy: β shifts every feature's threshold through the β·pool terms
+        h = torch.cat([pool_x, beta, beta * pool_x], dim=1)
+    ep = grouped_matmul(h, w["w_ep"], group) + _pick(w["b_ep"], group) + beta * _pick(w["g_ep"], group)
+    ep = ep.view(e, len(EPISODE_HEADS), 2)
     row_group = None if group is None else group.repeat_interleave(b)
     br = grouped_matmul(branch_x.reshape(e * b, fb), w["w_bx"], row_group).view(e, b, -1)
-    br = br + (grouped_matmul(h, w["w_bh"], group) + _pick(w["b_br"], group))[:, None, :]
+    context = grouped_matmul(h, w["w_bh"], group) + _pick(w["b_br"], group) + beta * _pick(w["g_br"], group)
+    br = br + context[:, None, :]
     return ep, br.view(e, b, len(BRANCH_HEADS), 2)
 
 
@@ -145,6 +167,8 @@ def initial_weights(shape: PolicyShape, seed: int = 0, scale: float = 0.1) -> Te
     w = unflatten(flat, shape)
     w["w_done"].zero_()
     w["w_live"].zero_()
+    w["g_ep"].zero_()
+    w["g_br"].zero_()
     w["b_live"].fill_(-6.0)
     w["b_ep"].copy_(torch.tensor([-1.0, 1.0, 0.0, 0.0, -1.0, 1.0]))  # keep going; open: even odds; narrow
     w["b_br"].copy_(torch.tensor([-1.0, 1.0, 1.0, -1.0, -1.0, 1.0]))  # keep, advance, one interval

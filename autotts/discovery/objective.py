@@ -30,6 +30,8 @@ class ObjectiveConfig:
     lambda0: float = 0.3        # token penalty at β = 0 (accuracy is a fraction, tokens relative to SC@64)
     ratio: float = 15.0         # λ(1) = λ0 / ratio
     monotone_weight: float = 2.0
+    hold: int = 1               # generations that share one episode batch (less ranking noise)
+    stratified: bool = True     # every question in every batch (only branch orders are random)
 
     def penalty(self, beta: Tensor) -> Tensor:
         return self.lambda0 * self.ratio ** (-beta)
@@ -57,7 +59,8 @@ class Objective:
     def sample(self, generator: torch.Generator) -> Batch:
         parts = []
         for i, s in enumerate(self.stores):
-            ep = random_episodes(s, self.cfg.episodes_per_store, generator, max_branches=self.spec.slots)
+            ep = random_episodes(s, self.cfg.episodes_per_store, generator, max_branches=self.spec.slots,
+                                 stratified=self.cfg.stratified)
             parts.append(Episodes(ep.question + int(self.offsets[i]), ep.order, ep.n_avail, ep.seed))
         n = self.cfg.betas
         betas = (torch.arange(n, dtype=torch.float64) + torch.rand(1, generator=generator, dtype=torch.float64)) / n

@@ -25,9 +25,14 @@ ALGORITHMS = ("pgpe", "snes", "cmaes", "ga")
 
 
 class Evaluator:
-    """The problem's objective function: scores [P, D] on the batch bound for this generation."""
+    """The problem's objective function: scores [P, D] on the batch bound for this generation.
 
-    def __init__(self) -> None:
+    With a subspace (`base`, `mask`), the ES searches only the masked weights;
+    the rest stay at `base`.
+    """
+
+    def __init__(self, base: Tensor | None = None, mask: Tensor | None = None) -> None:
+        self.base, self.mask = base, mask
         self.objective: Any = None
         self.batch: Any = None
         self.last: dict[str, Tensor] = {}
@@ -35,15 +40,24 @@ class Evaluator:
     def bind(self, objective: Any, batch: Any) -> None:
         self.objective, self.batch = objective, batch
 
+    def full(self, x: Tensor) -> Tensor:
+        """Full weight vectors [..., D] from searched coordinates [..., d]."""
+        if self.mask is None:
+            return x
+        out = self.base.to(x.device).expand(*x.shape[:-1], -1).clone()
+        out[..., self.mask.to(x.device)] = x
+        return out
+
     def __call__(self, weights: Tensor) -> Tensor:
-        fitness, self.last = self.objective(weights, self.batch)
+        fitness, self.last = self.objective(self.full(weights), self.batch)
         return fitness.to(weights.device)
 
     def __getstate__(self) -> dict:
-        return {}  # the objective (stores) is rebuilt from config on resume, not pickled
+        # the objective (stores) is rebuilt from config on resume, not pickled
+        return {"base": self.base, "mask": self.mask}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__()
+        self.__init__(state.get("base"), state.get("mask"))
 
 
 @dataclass
@@ -54,13 +68,19 @@ class SearchConfig:
     center_lr: float = 0.05
     stdev_lr: float = 0.1
     stdev_min: float = 0.01
+    stdev_head: float | None = None  # spread of the head-level weights (PolicyShape.head_level); None = stdev_init
+    subspace: str = "all"            # "all" weights, or only the "head" level ones (others fixed at the start)
     mutation_stdev: float = 0.05     # GA
     tournament_size: int = 4         # GA
     extra: dict = field(default_factory=dict)
 
 
-def make_searcher(cfg: SearchConfig, center: Tensor, seed: int, device: str | torch.device = "cpu") -> Any:
-    """An EvoTorch searcher for `cfg.algorithm`, centred on `center` (the initial weights)."""
+def make_searcher(cfg: SearchConfig, center: Tensor, seed: int, device: str | torch.device = "cpu",
+                  head_level: Tensor | None = None) -> Any:
+    """An EvoTorch searcher for `cfg.algorithm`, centred on `center` (the initial weights).
+
+    With `head_level` (a mask) and `cfg.stdev_head`, those weights start with their own spread.
+    """
     from evotorch import Problem
     from evotorch.algorithms import CMAES, PGPE, SNES, GeneticAlgorithm
     from evotorch.operators import GaussianMutation, SimulatedBinaryCrossOver
@@ -68,15 +88,27 @@ def make_searcher(cfg: SearchConfig, center: Tensor, seed: int, device: str | to
     if cfg.algorithm not in ALGORITHMS:
         raise AutottsError(f"search.algorithm={cfg.algorithm!r}: expected one of {', '.join(ALGORITHMS)}")
     center = center.detach().float().to(device)
+    evaluator = Evaluator()
+    if cfg.subspace == "head":
+        if head_level is None:
+            raise AutottsError("search.subspace=head needs the policy's head-level mask")
+        evaluator, center = Evaluator(center.clone(), head_level.bool()), center[head_level.bool()]
+        head_level = torch.ones_like(center, dtype=torch.bool)  # every searched weight is head-level
+    elif cfg.subspace != "all":
+        raise AutottsError(f"search.subspace={cfg.subspace!r}: expected 'all' or 'head'")
     spread = float(cfg.stdev_init)
-    problem = Problem("max", Evaluator(), solution_length=center.numel(), vectorized=True, seed=seed, device=device,
+    stdev: float | Tensor = cfg.stdev_init
+    if head_level is not None and cfg.stdev_head is not None:
+        stdev = torch.where(head_level.to(device), cfg.stdev_head, cfg.stdev_init).float()
+        spread = max(spread, float(cfg.stdev_head))
+    problem = Problem("max", evaluator, solution_length=center.numel(), vectorized=True, seed=seed, device=device,
                       initial_bounds=((center - spread).tolist(), (center + spread).tolist()))
     if cfg.algorithm == "pgpe":
-        return PGPE(problem, popsize=cfg.popsize, center_init=center, stdev_init=cfg.stdev_init,
+        return PGPE(problem, popsize=cfg.popsize, center_init=center, stdev_init=stdev,
                     center_learning_rate=cfg.center_lr, stdev_learning_rate=cfg.stdev_lr, stdev_min=cfg.stdev_min,
                     optimizer="clipup", ranking_method="centered", **cfg.extra)
     if cfg.algorithm == "snes":
-        return SNES(problem, popsize=cfg.popsize, center_init=center, stdev_init=cfg.stdev_init,
+        return SNES(problem, popsize=cfg.popsize, center_init=center, stdev_init=stdev,
                     stdev_min=cfg.stdev_min, **cfg.extra)
     if cfg.algorithm == "cmaes":
         return CMAES(problem, popsize=cfg.popsize, center_init=center, stdev_init=cfg.stdev_init,
@@ -91,11 +123,13 @@ def evaluator_of(searcher: Any) -> Evaluator:
 
 
 def center_of(searcher: Any) -> Tensor:
-    """The search distribution's centre (GA: its best individual so far)."""
+    """The search distribution's centre as full policy weights (GA: its best individual so far)."""
     status = searcher.status
     if "center" in status:
-        return status["center"].detach().clone()
-    return status["best"].values.detach().clone() if hasattr(status["best"], "values") else status["best"].clone()
+        x = status["center"].detach().clone()
+    else:
+        x = status["best"].values.detach().clone() if hasattr(status["best"], "values") else status["best"].clone()
+    return evaluator_of(searcher).full(x)
 
 
 def stdev_of(searcher: Any) -> float:

@@ -79,9 +79,20 @@ def subset_episodes(store: ReplayStore, seeds: int = 64, k: int = 64, questions:
     return _episodes(qcol, rows, avail, scol)
 
 
-def random_episodes(store: ReplayStore, count: int, generator: torch.Generator, max_branches: int | None = None) -> Episodes:
-    """`count` episodes with uniformly random questions and branch orders (training minibatches)."""
-    q = torch.randint(store.num_questions, (count,), generator=generator)
+def random_episodes(store: ReplayStore, count: int, generator: torch.Generator, max_branches: int | None = None,
+                    stratified: bool = False) -> Episodes:
+    """`count` episodes with random branch orders (training minibatches).
+
+    Questions are uniform at random, or with `stratified` every question equally often
+    (count rounded up to a multiple of the question count): which questions a batch
+    holds is the largest source of noise between batches.
+    """
+    if stratified:
+        reps = -(-count // store.num_questions)
+        q = torch.arange(store.num_questions).repeat(reps)
+    else:
+        q = torch.randint(store.num_questions, (count,), generator=generator)
+    count = q.shape[0]
     n = store.n_branches[q]
     width = store.max_branches if max_branches is None else min(max_branches, store.max_branches)
     keys = torch.rand((count, store.max_branches), generator=generator)
