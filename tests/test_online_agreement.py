@@ -13,7 +13,7 @@ import math
 
 import pytest
 import torch
-from online_support import QUESTIONS, CompletionServer, one_thread, tiny_model_dir, write_questions
+from online_support import QUESTIONS, CompletionServer, write_questions
 
 from autotts.cli import main as cli
 from autotts.collect.questions import read_questions
@@ -68,17 +68,6 @@ def make_controller(spec: str):
     if spec == "policy":  # the learned-controller path: features -> Beta heads -> rules -> guards
         return policy_controller(initial_weights(PolicyShape(), seed=2, scale=0.5))
     return controller_from_spec(spec)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    with one_thread():
-        yield
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return tiny_model_dir(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

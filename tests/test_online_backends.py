@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from online_support import CompletionServer, one_thread, tiny_model_dir
+from online_support import CompletionServer
 
 from autotts.executor.backends.base import Sampling, branch_seed
 from autotts.executor.backends.openai_backend import OpenAIBackend
@@ -12,17 +12,6 @@ from autotts.executor.intervals import TO_END, IntervalReader, Probe
 
 PROMPTS = ["What is the sum of 3 and 5 ?", "Find the number of prime divisors of 1000 ."]
 CUE = Probe().cue
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    with one_thread():
-        yield
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return tiny_model_dir(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import json
 import socket
 
 import pytest
-from online_support import CompletionServer, one_thread, tiny_model_dir, write_questions
+from online_support import CompletionServer, write_questions
 
 from autotts.cli import build_parser
 from autotts.cli import main as cli
@@ -22,17 +22,6 @@ from autotts.executor.options import generation_config, reader_from_args
 from autotts.store.autotts_json import read_records
 
 SMALL = ["--n", "4", "--delta", "16", "--max-tokens", "48"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    with one_thread():
-        yield
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return tiny_model_dir(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

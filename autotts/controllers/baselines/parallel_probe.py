@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from autotts.controllers.rules import Decision, Rule, RuleProgram, slot_vote
-from autotts.env.state import ACTIVE, FINISHED, PRUNED, Observation
+from autotts.env.state import ACTIVE, FINISHED, Observation
 
 OPEN, FIRST_FORWARD, EVALUATE = 0, 1, 2
 
