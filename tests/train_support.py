@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from autotts.controllers.learned import DEFAULT_GUARDS, ActionSpec
+from autotts.controllers.learned import DEFAULT_GUARDS, ActionSpec, GuardSpec
 from autotts.controllers.policy import BRANCH_HEADS, EPISODE_HEADS, PolicyShape, unflatten
 from autotts.executor.export import export_controller, guard_records
 from autotts.executor.manifest import build_manifest
@@ -63,11 +63,11 @@ def beta_switch_weights(stop_above: float | None = None, stop_below: float | Non
 
 def export_weights(weights: torch.Tensor, directory: Path, delta: int = 500,
                    validation: tuple[str, ...] = (SMALL_STORE,), spec: ActionSpec = ActionSpec(),
-                   shape: PolicyShape = PolicyShape()) -> Path:
+                   shape: PolicyShape = PolicyShape(), guards: tuple[GuardSpec, ...] = DEFAULT_GUARDS) -> Path:
     """Export `weights` with a manifest like training writes (no training run needed)."""
     manifest = build_manifest(
         delta=delta, actions={**asdict(spec), "decision": "mean"}, policy_shape={**asdict(shape), "size": shape.size},
-        heads={"episode": list(EPISODE_HEADS), "branch": list(BRANCH_HEADS)}, guards=guard_records(DEFAULT_GUARDS),
+        heads={"episode": list(EPISODE_HEADS), "branch": list(BRANCH_HEADS)}, guards=guard_records(guards),
         default_betas=[0.0, 0.5, 1.0], training_stores=[],
         validation_stores=[{"spec": s} for s in validation], validation_curve=[], monotone={})
     return export_controller(weights, shape, directory, manifest)
