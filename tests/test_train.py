@@ -43,8 +43,10 @@ def test_smoke_run_prints_the_export_dir_last_and_writes_a_complete_manifest(smo
     assert [s["spec"] for s in manifest["training_stores"]] == cfg["store"]["search"]
     for record in manifest["training_stores"] + manifest["validation_stores"]:
         assert record["fingerprint"] == load_store(record["spec"]).fingerprint
-    assert [v["generation"] for v in manifest["validation_curve"]] == [2, 4]
-    assert manifest["best"]["generation"] in (2, 4)
+    assert [v["generation"] for v in manifest["validation_curve"]] == [0, 2, 4]
+    scores = [v["score"] for v in manifest["validation_curve"]]
+    assert manifest["best"]["validation_score"] == max(scores)
+    assert manifest["best"]["generation"] == scores.index(max(scores)) * 2
     assert manifest["guards"][0] == {"name": "max_branches", "params": {"m": 32}}
     mono = manifest["monotone_check"]
     assert len(mono["betas"]) == 11 and isinstance(mono["monotone"], bool)
@@ -64,7 +66,7 @@ def test_wandb_offline_run_has_the_logged_keys(smoke) -> None:
     for key in ("train/fitness_max", "train/accuracy", "train/tokens_rel", "train/stdev", "train/monotone_drop"):
         assert all(key in r for r in train), key
     val = [r for r in rows if "val/score" in r]
-    assert [r["trainer/global_step"] for r in val] == [2, 4] and all("val/tokens@beta=0.5" in r for r in val)
+    assert [r["trainer/global_step"] for r in val] == [0, 2, 4] and all("val/tokens@beta=0.5" in r for r in val)
     keys = {k for r in rows for k in r}
     assert {"val/beta_sweep/_type", "final/monotone", "final/monotone_sweep/_type", "final/curve/_type"} <= keys
     assert next(r for r in rows if "final/curve/_type" in r)["final/curve/format"] == "png"

@@ -104,6 +104,8 @@ class DiscoveryModule(pl.LightningModule):
         return DataLoader([0], batch_size=None)
 
     def on_train_start(self) -> None:
+        if self.generation == 0:
+            self.validate()  # the starting point (e.g. the imitation warm start) is a candidate too
         if self.generation >= self.settings.trainer.generations:
             self.trainer.should_stop = True  # resumed from a finished run: straight to validation and export
 

@@ -115,6 +115,7 @@ def _quiet_libraries() -> None:
     """Keep the console to the progress bar and our lines (Lightning tips, EvoTorch and W&B notes go)."""
     import logging
 
+    logging.getLogger("evotorch").setLevel(logging.ERROR)  # its "logger already configured" note under Hydra
     import evotorch  # noqa: F401 -- both set their loggers' levels on import; ours come after
     import lightning.pytorch  # noqa: F401
 
@@ -122,7 +123,7 @@ def _quiet_libraries() -> None:
     for name in ("lightning.pytorch", "lightning.fabric", "lightning.pytorch.utilities.rank_zero",
                  "lightning.fabric.utilities.rank_zero", "lightning.pytorch.trainer.connectors.checkpoint_connector"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    logging.getLogger("evotorch").setLevel(logging.ERROR)  # its "logger already configured" note under Hydra
+    logging.getLogger("evotorch").setLevel(logging.ERROR)
     for message in (".*does not have many workers.*", ".*configure_optimizers.*", ".*returned None.*",
                     ".*LeafSpec.*", ".*Checkpoint directory.*exists and is not empty.*", ".*GPU available but not used.*",
                     ".*dirpath has changed.*"):
