@@ -139,3 +139,20 @@ def _one_line_error(*args: str) -> str:
 ])
 def test_bad_config_is_one_line_and_exit_code_2(args, expected) -> None:
     assert expected in _one_line_error(*args)
+
+
+def test_time_budget_stops_in_time_to_validate_and_export_and_the_run_resumes_exactly(smoke, tmp_path) -> None:
+    """A budget stop mid-way between validations still validates and exports; resuming it matches the full run."""
+    _, run_dir = smoke
+    full = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["autotts"]
+    cfg = train_cfg(*SMOKE, "logger=none", "trainer.max_minutes=0.0001", "trainer.reserve_minutes=0")
+    stopped = fit(cfg, tmp_path / "stopped")
+    assert stopped.generations == 1 and [v["generation"] for v in stopped.validations] == [0, 1]
+    assert (stopped.export_dir / "controller.pt").is_file()
+    resumed = fit(dict(cfg, ckpt_path=str(stopped.checkpoint), trainer=dict(cfg["trainer"], max_minutes=0)),
+                  tmp_path / "resumed")
+    assert [h["fitness"] for h in resumed.history] == [h["fitness"] for h in full["history"]]
+    assert [v["generation"] for v in resumed.validations] == [0, 1, 2, 4]
+    finished = fit(dict(cfg, ckpt_path=str(resumed.checkpoint), trainer=dict(cfg["trainer"], max_minutes=0)),
+                   tmp_path / "finished")  # nothing left to search: validate-once guard, export again
+    assert finished.generations == 4 and len(finished.history) == 4 and len(finished.validations) == 4

@@ -147,9 +147,14 @@ class DiscoveryModule(pl.LightningModule):
         """Stop in time to validate and export within the wall-clock budget."""
         if self.deadline is None:
             return
-        reserve = max(60.0 * self.settings.trainer.reserve_minutes, 3.0 * self.val_seconds)
-        if time.monotonic() + self.gen_seconds + reserve > self.deadline:
+        if time.monotonic() + self.gen_seconds + self.final_seconds() > self.deadline:
             self.trainer.should_stop = True
+
+    def final_seconds(self) -> float:
+        """What must still fit after the next generation: a periodic and a final validation, the monotone check."""
+        s = self.settings
+        monotone = (s.monotone.betas * s.monotone.seeds) / (len(s.validation.betas) * s.validation.seeds)
+        return max(60.0 * s.trainer.reserve_minutes, 1.2 * self.val_seconds * (2.0 + monotone))
 
     # ---- validation -------------------------------------------------------------------------------
     def validation_step(self, batch: Any, batch_idx: int) -> None:
