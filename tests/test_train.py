@@ -156,3 +156,12 @@ def test_time_budget_stops_in_time_to_validate_and_export_and_the_run_resumes_ex
     finished = fit(dict(cfg, ckpt_path=str(resumed.checkpoint), trainer=dict(cfg["trainer"], max_minutes=0)),
                    tmp_path / "finished")  # nothing left to search: validate-once guard, export again
     assert finished.generations == 4 and len(finished.history) == 4 and len(finished.validations) == 4
+
+
+@pytest.mark.parametrize("algorithm", ["snes", "cmaes", "ga"])
+def test_every_search_algorithm_runs_validates_and_exports(tmp_path, algorithm) -> None:
+    cfg = train_cfg(*SMOKE, "logger=none", f"search={algorithm}", "trainer.generations=1", "trainer.validate_every=1")
+    result = fit(cfg, tmp_path)
+    assert result.generations == 1 and [v["generation"] for v in result.validations] == [0, 1]
+    manifest = json.loads((result.export_dir / "manifest.json").read_text())
+    assert manifest["search"]["algorithm"] == algorithm

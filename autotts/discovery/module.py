@@ -166,13 +166,16 @@ class DiscoveryModule(pl.LightningModule):
             self.trainer.should_stop = True
 
     def validate(self) -> dict:
-        """Validate the search centre (once per generation count); keep it if it is the best so far."""
+        """Validate the search centre (once per generation count); keep it if it is the best so far.
+
+        Before the first generation that is the starting point (GA has no centre until it has a best).
+        """
         if self.validations and self.validations[-1]["generation"] == self.generation:
             return self.validations[-1]
         self.ensure_ready()
         assert self.validator is not None
         start = time.monotonic()
-        weights = center_of(self.searcher).detach().cpu()
+        weights = self.center0 if self.generation == 0 else center_of(self.searcher).detach().cpu()  # GA: no centre
         result = self.validator(weights)
         self.val_seconds = time.monotonic() - start
         improved = result.score > self.best_score

@@ -126,7 +126,7 @@ def _quiet_libraries() -> None:
     logging.getLogger("evotorch").setLevel(logging.ERROR)
     for message in (".*does not have many workers.*", ".*configure_optimizers.*", ".*returned None.*",
                     ".*LeafSpec.*", ".*Checkpoint directory.*exists and is not empty.*", ".*GPU available but not used.*",
-                    ".*dirpath has changed.*"):
+                    ".*dirpath has changed.*", ".*To copy construct from a tensor.*"):
         warnings.filterwarnings("ignore", message=message)
 
 
