@@ -136,6 +136,7 @@ def _one_line_error(*args: str) -> str:
     (["store=nope"], "Could not find 'store/nope'"),
     (["+experiment=smoke", "search.popsize=lots"], "search.popsize='lots': expected an integer"),
     (["+experiment=smoke", "store.search=[no-such-model/aime24]"], "no-such-model/aime24: no such store file"),
+    (["+experiment=smoke", "ckpt_path=train.py"], "ckpt_path=train.py: not a checkpoint"),
 ])
 def test_bad_config_is_one_line_and_exit_code_2(args, expected) -> None:
     assert expected in _one_line_error(*args)

@@ -117,31 +117,35 @@ class DiscoveryModule(pl.LightningModule):
         if int(batch) != self.generation:
             raise RuntimeError(f"dataloader gave generation {int(batch)}, module is at {self.generation}")
         start = time.monotonic()
-        g = self.generation
-        assert self.objective is not None
-        batch_data = self.objective.sample(generation_generator(self.settings.seed, g))
-        recording = _Recording(self.objective)
-        evaluator_of(self.searcher).bind(recording, batch_data)
-        self.searcher.step()
+        fitness, metrics = self._generation()
+        self.gen_seconds = time.monotonic() - start
+        self._log_generation(self.generation, fitness, metrics)
         self.generation += 1
+
+    def _generation(self) -> tuple[Tensor, dict[str, Tensor]]:
+        """One ES step on generation g's common random numbers; the population's fitness and metrics."""
+        assert self.objective is not None
+        data = self.objective.sample(generation_generator(self.settings.seed, self.generation))
+        recording = _Recording(self.objective)
+        evaluator_of(self.searcher).bind(recording, data)
+        self.searcher.step()
         assert recording.fitness is not None
-        fitness = recording.fitness
+        return recording.fitness, recording.metrics
+
+    def _log_generation(self, g: int, fitness: Tensor, population: dict[str, Tensor]) -> None:
         best = int(fitness.argmax())
         metrics = {"train/fitness_mean": float(fitness.mean()), "train/fitness_max": float(fitness.max()),
-                   "train/stdev": stdev_of(self.searcher),
-                   "train/center_norm": float(center_of(self.searcher).norm())}
-        for key, values in recording.metrics.items():
+                   "train/stdev": stdev_of(self.searcher), "train/center_norm": float(center_of(self.searcher).norm()),
+                   "train/seconds": self.gen_seconds}
+        for key, values in population.items():
             metrics[f"train/{key}"] = float(values.mean())
             metrics[f"train/best_{key}"] = float(values[best])
-        self.gen_seconds = time.monotonic() - start
-        metrics["train/seconds"] = self.gen_seconds
         self.history.append({"generation": g, "fitness": fitness.tolist(),
                              **{k.removeprefix("train/"): v for k, v in metrics.items()}})
         if self.logger is not None:
             self.logger.log_metrics(metrics, step=g)
         self.log_dict({"fit": metrics["train/fitness_mean"], "acc": metrics["train/accuracy"],
-                       "tok": metrics["train/tokens_rel"]}, prog_bar=True, logger=False, on_step=True,
-                      batch_size=1)
+                       "tok": metrics["train/tokens_rel"]}, prog_bar=True, logger=False, on_step=True, batch_size=1)
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         """Stop in time to validate and export within the wall-clock budget."""

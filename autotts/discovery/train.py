@@ -95,8 +95,17 @@ def _load_stores(settings: Any) -> tuple[list, list]:
 
 
 def _check_checkpoint(path: str | None) -> None:
-    if path is not None and not Path(path).is_file():
+    """A resumable checkpoint, or a one-line error (Lightning would fail with a traceback)."""
+    if path is None:
+        return
+    if not Path(path).is_file():
         raise AutottsError(f"ckpt_path={path}: no such checkpoint file")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)  # our own file: holds the ES pickle
+    except Exception as err:  # torch raises many types for a file that is not a checkpoint
+        raise AutottsError(f"ckpt_path={path}: not a checkpoint ({type(err).__name__})") from None
+    if not isinstance(checkpoint, dict) or "autotts" not in checkpoint:
+        raise AutottsError(f"ckpt_path={path}: not an autotts discovery checkpoint (no ES state)")
 
 
 def _start_weights(settings: Any, search: list) -> torch.Tensor:
