@@ -34,7 +34,10 @@ def smoke(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
 def test_smoke_run_prints_the_export_dir_last_and_writes_a_complete_manifest(smoke) -> None:
     proc, run_dir = smoke
     export = run_dir / "export"
-    assert proc.stdout.strip().splitlines()[-1] == str(export)
+    lines = proc.stdout.strip().splitlines()
+    assert lines[-1] == str(export)
+    assert "4 generations in" in lines[-3]
+    assert lines[-2].endswith(": monotone") or "NOT monotone" in lines[-2]
     assert (export / "controller.pt").is_file()
     manifest = json.loads((export / "manifest.json").read_text())
     assert manifest["format"] == FORMAT and set(REQUIRED) <= set(manifest)

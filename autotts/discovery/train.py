@@ -44,7 +44,19 @@ def run(cfg: Any) -> None:
     except AutottsError as err:
         print(f"train.py: error: {err}", file=sys.stderr, flush=True)
         sys.exit(err.exit_code)
+    print(summary(result), flush=True)
     print(result.export_dir, flush=True)
+
+
+def summary(result: TrainResult) -> str:
+    """What the run found, in a few lines: best validation, β monotonicity per store, time."""
+    lines = [f"{result.generations} generations in {result.seconds:.0f} s; best validated weights: generation "
+             f"{result.best_generation} (score {result.best_score:.4f})"]
+    for name, sweep in result.monotone["stores"].items():
+        verdict = "monotone" if sweep["monotone"] else f"NOT monotone (worst drop {sweep['worst_drop']:.0f} tokens)"
+        lines.append(f"  {name}: tokens {sweep['tokens'][0]:.0f} at β=0 .. {sweep['tokens'][-1]:.0f} at β=1, "
+                     f"accuracy {sweep['accuracy'][0]:.1f}% .. {sweep['accuracy'][-1]:.1f}%: {verdict}")
+    return "\n".join(lines)
 
 
 def fit(cfg: Mapping[str, Any], run_dir: str | Path) -> TrainResult:
