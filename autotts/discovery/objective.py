@@ -75,20 +75,34 @@ class Objective:
         ctrl = policy_controller(weights, self.shape, self.spec, self.guards)
         return rollout(self.union, eps, ctrl, context={"beta": beta, "member": member}), member, beta
 
+    def to(self, device: torch.device | str) -> "Objective":
+        """Roll out on `device` (the union store moves; sampling and scoring stay on the CPU)."""
+        self.union = self.union.to(device)
+        return self
+
     def __call__(self, weights: Tensor, batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
         """Fitness [P] (higher is better) and per-member metrics."""
         result, _, _ = self.rollout(weights, batch)
         p, nb, e = weights.shape[0], len(batch.betas), len(batch.episodes)
         store = self.owner[batch.episodes.question]
-        acc, tok = _per_store(result.correct.double().view(p, nb, e), store, len(self.stores)), \
-            _per_store(result.tokens.double().view(p, nb, e), store, len(self.stores))
+        acc, tok = _per_store(result.correct.cpu().double().view(p, nb, e), store, len(self.stores)), \
+            _per_store(result.tokens.cpu().double().view(p, nb, e), store, len(self.stores))
         rel = tok / self.sc64                                           # [P, nb, S]
-        score = acc - self.cfg.penalty(batch.betas.double())[None, :, None] * rel
-        order = batch.betas.argsort()
-        drops = (rel[:, order[:-1]] - rel[:, order[1:]]).clamp(min=0)  # tokens falling as β grows
-        fitness = score.mean((1, 2)) - self.cfg.monotone_weight * drops.sum(1).mean(1)
+        fitness, drop = fitness_of(self.cfg, acc, rel, batch.betas)
         return fitness.float(), {"accuracy": acc.mean((1, 2)), "tokens_rel": rel.mean((1, 2)),
-                                 "monotone_drop": drops.sum(1).mean(1)}
+                                 "monotone_drop": drop}
+
+
+def fitness_of(cfg: ObjectiveConfig, acc: Tensor, rel: Tensor, betas: Tensor) -> tuple[Tensor, Tensor]:
+    """(fitness [P], monotone drop [P]) from accuracy and SC@64-relative tokens [P, nb, S] at `betas` [nb].
+
+    The one definition shared by the search objective and validation.
+    """
+    score = acc - cfg.penalty(betas.double())[None, :, None] * rel
+    order = betas.argsort()
+    drops = (rel[:, order[:-1]] - rel[:, order[1:]]).clamp(min=0)  # tokens falling as β grows
+    drop = drops.sum(1).mean(1)
+    return score.mean((1, 2)) - cfg.monotone_weight * drop, drop
 
 
 def _per_store(values: Tensor, store: Tensor, n: int) -> Tensor:

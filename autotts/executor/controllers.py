@@ -13,7 +13,7 @@ from typing import Any
 
 from autotts.controllers.baselines import BASELINES, make_baseline
 from autotts.errors import AutottsError
-from autotts.executor.manifest import check_manifest, read_manifest
+from autotts.executor.manifest import check_manifest, feature_names, read_manifest
 
 ALIASES = {"pp": "parallel_probe", "parallel-probe": "parallel_probe"}
 BETA_KNOB = {"cmc"}  # baselines whose knob is β (defaults to --beta)
@@ -41,20 +41,9 @@ def controller_from_spec(spec: str, beta: float = 0.5, delta: int | None = None)
     return make_baseline(name, value)
 
 
-def feature_names() -> list[str]:
-    """This build's observation features in manifest order: pool, per-branch, completed-branch."""
-    from autotts.controllers.features import BRANCH_FEATURES, COMPLETED_FEATURES, POOL_FEATURES
-
-    return list(POOL_FEATURES) + list(BRANCH_FEATURES) + list(COMPLETED_FEATURES)
-
-
 def _exported(path: Path, beta: float, delta: int | None) -> Any:
     """An exported TorchScript controller, after its manifest is checked against this run and build."""
     manifest = read_manifest(path)
     check_manifest(manifest, manifest.get("delta") if delta is None else delta, feature_names())
-    try:
-        from autotts.executor.export import load_controller
-    except ImportError:
-        raise AutottsError(f"{path}: this build cannot load exported controllers yet "
-                           "(autotts.executor.export is missing)") from None
+    from autotts.executor.export import load_controller
     return load_controller(path, beta=beta)

@@ -1,0 +1,234 @@
+"""The Lightning module of discovery: one ES generation per training step, validation every k generations.
+
+Lightning drives the loop (devices, progress bar, checkpoints, loggers); the
+module owns the ES state. Generation g's episodes and β values come from a
+generator seeded by (seed, g), and the searcher (distribution, optimiser state,
+RNG) is pickled into every checkpoint with the generation counter, the best
+validated weights and the validation history -- so a run resumed from a
+checkpoint makes exactly the generations an uninterrupted run makes.
+
+An "epoch" is the stretch of generations between two validations: the training
+dataloader holds the indices of those generations (rebuilt each epoch from the
+generation counter), and the validation loop runs once at its end.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader
+
+from autotts.discovery.objective import Objective
+from autotts.discovery.search import center_of, evaluator_of, load_searcher, make_searcher, save_searcher, stdev_of
+from autotts.discovery.settings import Settings
+from autotts.discovery.validation import ValidationResult, Validator
+from autotts.errors import AutottsError
+from autotts.store.replay_store import ReplayStore
+
+STATE_KEY = "autotts"
+
+
+def generation_generator(seed: int, generation: int) -> torch.Generator:
+    """The generator of generation `generation`'s common random numbers (episodes, β values)."""
+    state = np.random.SeedSequence([int(seed), int(generation)]).generate_state(1, dtype=np.uint64)[0]
+    return torch.Generator().manual_seed(int(state) & ((1 << 63) - 1))
+
+
+class _Recording:
+    """Objective wrapper that keeps the fitness and metrics of the population it last scored."""
+
+    def __init__(self, objective: Objective):
+        self.objective = objective
+        self.fitness: Tensor | None = None
+        self.metrics: dict[str, Tensor] = {}
+
+    def __call__(self, weights: Tensor, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
+        fitness, self.metrics = self.objective(weights, batch)
+        self.fitness = fitness.detach().cpu()
+        return fitness, self.metrics
+
+
+class DiscoveryModule(pl.LightningModule):
+    """ES over `BetaPolicy` weights; `best` holds the best validated weights so far."""
+
+    def __init__(self, settings: Settings, search_stores: list[ReplayStore], validation_stores: list[ReplayStore],
+                 center: Tensor):
+        super().__init__()
+        self.automatic_optimization = False
+        self.settings, self.center0 = settings, center.detach().float().cpu()
+        self.search_stores, self.validation_stores = search_stores, validation_stores
+        self.searcher: Any = None
+        self.objective: Objective | None = None
+        self.validator: Validator | None = None
+        self.generation = 0
+        self.best: Tensor | None = None
+        self.best_score = -math.inf
+        self.best_generation = -1
+        self.history: list[dict] = []       # per generation: fitness of every member, metric means
+        self.validations: list[dict] = []   # per validation: generation, score, β-sweep rows
+        self.deadline: float | None = None  # time.monotonic() by which generations must stop (budget)
+        self.gen_seconds = 0.0
+        self.val_seconds = 0.0
+
+    # ---- setup ---------------------------------------------------------------------------------
+    def on_fit_start(self) -> None:
+        self.ensure_ready()
+
+    def ensure_ready(self) -> None:
+        """Objective, validator and (unless restored from a checkpoint) searcher, on the module's device."""
+        s, device = self.settings, self.device
+        if self.objective is None:
+            self.objective = Objective(self.search_stores, s.objective, s.shape, s.spec, s.guards).to(device)
+        if self.validator is None:
+            self.validator = Validator(self.validation_stores, s.validation, s.objective, s.shape, s.spec, s.guards,
+                                       device)
+        if self.searcher is None:
+            self.searcher = make_searcher(s.search, self.center0, s.seed, device)
+
+    def configure_optimizers(self) -> None:
+        return None  # ES updates its own distribution; nothing for a torch optimiser to do
+
+    def train_dataloader(self) -> DataLoader:
+        """The generation indices up to the next validation point."""
+        g, k = self.generation, self.settings.trainer.validate_every
+        end = min((g // k + 1) * k, self.settings.trainer.generations)
+        return DataLoader(list(range(g, max(end, g + 1))), batch_size=None)
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader([0], batch_size=None)
+
+    def on_train_start(self) -> None:
+        if self.generation == 0:
+            self.validate()  # the starting point (e.g. the imitation warm start) is a candidate too
+        if self.generation >= self.settings.trainer.generations:
+            self.trainer.should_stop = True  # resumed from a finished run: straight to validation and export
+
+    # ---- one generation ---------------------------------------------------------------------------
+    def training_step(self, batch: Tensor, batch_idx: int) -> None:
+        if self.generation >= self.settings.trainer.generations:
+            self.trainer.should_stop = True
+            return
+        if int(batch) != self.generation:
+            raise RuntimeError(f"dataloader gave generation {int(batch)}, module is at {self.generation}")
+        start = time.monotonic()
+        fitness, metrics = self._generation()
+        self.gen_seconds = time.monotonic() - start
+        self._log_generation(self.generation, fitness, metrics)
+        self.generation += 1
+
+    def _generation(self) -> tuple[Tensor, dict[str, Tensor]]:
+        """One ES step on generation g's common random numbers; the population's fitness and metrics."""
+        assert self.objective is not None
+        data = self.objective.sample(generation_generator(self.settings.seed, self.generation))
+        recording = _Recording(self.objective)
+        evaluator_of(self.searcher).bind(recording, data)
+        self.searcher.step()
+        assert recording.fitness is not None
+        return recording.fitness, recording.metrics
+
+    def _log_generation(self, g: int, fitness: Tensor, population: dict[str, Tensor]) -> None:
+        best = int(fitness.argmax())
+        metrics = {"train/fitness_mean": float(fitness.mean()), "train/fitness_max": float(fitness.max()),
+                   "train/stdev": stdev_of(self.searcher), "train/center_norm": float(center_of(self.searcher).norm()),
+                   "train/seconds": self.gen_seconds}
+        for key, values in population.items():
+            metrics[f"train/{key}"] = float(values.mean())
+            metrics[f"train/best_{key}"] = float(values[best])
+        self.history.append({"generation": g, "fitness": fitness.tolist(),
+                             **{k.removeprefix("train/"): v for k, v in metrics.items()}})
+        if self.logger is not None:
+            self.logger.log_metrics(metrics, step=g)
+        self.log_dict({"fit": metrics["train/fitness_mean"], "acc": metrics["train/accuracy"],
+                       "tok": metrics["train/tokens_rel"]}, prog_bar=True, logger=False, on_step=True, batch_size=1)
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        """Stop in time to validate and export within the wall-clock budget."""
+        if self.deadline is None:
+            return
+        if time.monotonic() + self.gen_seconds + self.final_seconds() > self.deadline:
+            self.trainer.should_stop = True
+
+    def final_seconds(self) -> float:
+        """What must still fit after the next generation: a periodic and a final validation, the monotone check."""
+        s = self.settings
+        monotone = (s.monotone.betas * s.monotone.seeds) / (len(s.validation.betas) * s.validation.seeds)
+        return max(60.0 * s.trainer.reserve_minutes, 1.2 * self.val_seconds * (2.0 + monotone))
+
+    # ---- validation -------------------------------------------------------------------------------
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        entry = self.validate()
+        self.log("val/score", entry["score"], prog_bar=True, logger=False, batch_size=1)
+
+    def on_validation_epoch_end(self) -> None:
+        if self.generation >= self.settings.trainer.generations:
+            self.trainer.should_stop = True
+
+    def validate(self) -> dict:
+        """Validate the search centre (once per generation count); keep it if it is the best so far.
+
+        Before the first generation that is the starting point (GA has no centre until it has a best).
+        """
+        if self.validations and self.validations[-1]["generation"] == self.generation:
+            return self.validations[-1]
+        self.ensure_ready()
+        assert self.validator is not None
+        start = time.monotonic()
+        weights = self.center0 if self.generation == 0 else center_of(self.searcher).detach().cpu()  # GA: no centre
+        result = self.validator(weights)
+        self.val_seconds = time.monotonic() - start
+        improved = result.score > self.best_score
+        if improved:
+            self.best, self.best_score, self.best_generation = weights, result.score, self.generation
+        entry = {"generation": self.generation, "score": result.score, "monotone_drop": result.monotone_drop,
+                 "best": improved, "curve": result.curve(), "rows": result.rows()}
+        self.validations.append(entry)
+        self._log_validation(result)
+        return entry
+
+    def _log_validation(self, result: ValidationResult) -> None:
+        if self.logger is None:
+            return
+        metrics = {"val/score": result.score, "val/monotone_drop": result.monotone_drop,
+                   "val/best_score": self.best_score, "val/seconds": self.val_seconds}
+        for point in result.curve():
+            metrics[f"val/accuracy@beta={point['beta']:g}"] = point["accuracy"]
+            metrics[f"val/tokens@beta={point['beta']:g}"] = point["tokens"]
+        self.logger.log_metrics(metrics, step=self.generation)
+        log_table = getattr(self.logger, "log_table", None)
+        if log_table is not None:
+            rows = result.rows()
+            log_table(key="val/beta_sweep", columns=list(rows[0]), data=[list(r.values()) for r in rows],
+                      step=self.generation)
+
+    # ---- checkpoints ------------------------------------------------------------------------------
+    def state(self) -> dict:
+        return {"generation": self.generation, "searcher": save_searcher(self.searcher),
+                "algorithm": self.settings.search.algorithm, "policy_size": self.settings.shape.size,
+                "best": self.best, "best_score": self.best_score, "best_generation": self.best_generation,
+                "history": self.history, "validations": self.validations}
+
+    def load_state(self, state: dict) -> None:
+        s = self.settings
+        if state.get("algorithm") != s.search.algorithm or state.get("policy_size") != s.shape.size:
+            raise AutottsError(f"checkpoint: made with search.algorithm={state.get('algorithm')} and "
+                               f"{state.get('policy_size')} policy weights; this config has {s.search.algorithm} "
+                               f"and {s.shape.size}")
+        self.searcher = load_searcher(state["searcher"])
+        self.generation = int(state["generation"])
+        self.best, self.best_score = state["best"], float(state["best_score"])
+        self.best_generation = int(state["best_generation"])
+        self.history, self.validations = list(state["history"]), list(state["validations"])
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint[STATE_KEY] = self.state()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        if STATE_KEY not in checkpoint:
+            raise AutottsError("checkpoint: not an autotts discovery checkpoint (no ES state)")
+        self.load_state(checkpoint[STATE_KEY])

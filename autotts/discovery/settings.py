@@ -1,0 +1,201 @@
+"""The Hydra config of `train.py` as typed settings, with one-line errors for values of the wrong kind.
+
+Hydra (struct mode) already rejects unknown keys; this module checks that each
+value has the type of the dataclass field it fills, so ``search.popsize=abc``
+fails before anything runs rather than deep inside EvoTorch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from autotts.controllers.learned import ActionSpec, GuardSpec
+from autotts.controllers.policy import PolicyShape
+from autotts.discovery.imitation import ImitationConfig
+from autotts.discovery.objective import ObjectiveConfig
+from autotts.discovery.search import SearchConfig
+from autotts.discovery.validation import ValidationConfig
+from autotts.errors import AutottsError
+
+
+@dataclass(frozen=True)
+class TrainerSettings:
+    generations: int = 20
+    validate_every: int = 5
+    accelerator: str = "auto"
+    devices: Any = "auto"           # "auto", a count, or a list of device ids (as Lightning takes them)
+    max_minutes: float = 0.0        # wall-clock budget of the whole run (0 = none); stops generations in time
+    reserve_minutes: float = 0.5    # kept back for the final validation, monotone check and export
+    progress_bar: bool = True
+
+
+@dataclass(frozen=True)
+class MonotoneSettings:
+    betas: int = 11
+    seeds: int = 3
+
+
+@dataclass(frozen=True)
+class LoggerSettings:
+    kind: str = "none"              # "wandb" or "none"
+    project: str = "autotts"
+    offline: bool = True
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Settings:
+    name: str
+    seed: int
+    threads: int
+    search_stores: tuple[str, ...]
+    validation_stores: tuple[str, ...]
+    spec: ActionSpec
+    guards: tuple[GuardSpec, ...]
+    shape: PolicyShape
+    search: SearchConfig
+    objective: ObjectiveConfig
+    validation: ValidationConfig
+    monotone: MonotoneSettings
+    imitation: ImitationConfig
+    use_imitation: bool
+    trainer: TrainerSettings
+    logger: LoggerSettings
+    ckpt_path: str | None = None
+    raw: dict = field(default_factory=dict)  # the resolved config, for the logger and the manifest
+
+
+def settings_from(cfg: Mapping[str, Any]) -> Settings:
+    """Typed settings from a resolved config mapping (`OmegaConf.to_container(cfg, resolve=True)`)."""
+    env = dict(cfg["env"])
+    guards = tuple(_guard(g, i) for i, g in enumerate(env.pop("guards", []) or []))
+    imitation = dict(cfg.get("imitation") or {})
+    use_imitation = _typed("imitation.enabled", imitation.pop("enabled", False), bool)
+    logger = dict(cfg.get("logger") or {})
+    wandb = logger.get("wandb")
+    logger_settings = build(LoggerSettings, dict(wandb, kind="wandb"), "logger.wandb") if wandb else LoggerSettings()
+    store = dict(cfg["store"])
+    settings = Settings(
+        name=_typed("name", cfg.get("name", "default"), str), seed=_typed("seed", cfg.get("seed", 0), int),
+        threads=_typed("threads", cfg.get("threads", 1), int),
+        search_stores=_names(store.get("search"), "store.search"),
+        validation_stores=_names(store.get("validation"), "store.validation"),
+        spec=build(ActionSpec, env, "env"), guards=guards,
+        shape=_shape(dict(cfg.get("controller") or {})),
+        search=build(SearchConfig, dict(cfg["search"]), "search"),
+        objective=build(ObjectiveConfig, dict(cfg["objective"]), "objective"),
+        validation=_float_betas(build(ValidationConfig, dict(cfg.get("validation") or {}), "validation"),
+                                "validation"),
+        monotone=build(MonotoneSettings, dict(cfg.get("monotone") or {}), "monotone"),
+        imitation=_float_betas(build(ImitationConfig, imitation, "imitation"), "imitation"),
+        use_imitation=use_imitation,
+        trainer=build(TrainerSettings, dict(cfg["trainer"]), "trainer"), logger=logger_settings,
+        ckpt_path=cfg.get("ckpt_path"), raw=dict(cfg))
+    _check(settings)
+    return settings
+
+
+def build(cls: type, values: Mapping[str, Any], where: str) -> Any:
+    """`cls(**values)` with each value checked against the type of the field's default."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in values.items():
+        if key not in fields:
+            raise AutottsError(f"{where}.{key}: unknown setting (expected one of {', '.join(fields)})")
+        default = _default(fields[key])
+        kind = object if default is None or fields[key].type in ("Any", Any) else type(default)
+        kwargs[key] = _typed(f"{where}.{key}", value, kind)
+    return cls(**kwargs)
+
+
+def _default(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+        return f.default_factory()  # type: ignore[misc]
+    return None
+
+
+def _typed(where: str, value: Any, kind: type) -> Any:
+    """`value` as `kind` (int, float, bool, str, tuple, dict), or a one-line error naming the key."""
+    if kind is object or value is None and kind is str:
+        return value
+    ok = {bool: isinstance(value, bool), int: isinstance(value, int) and not isinstance(value, bool),
+          float: isinstance(value, (int, float)) and not isinstance(value, bool), str: isinstance(value, str),
+          tuple: isinstance(value, (list, tuple)), dict: isinstance(value, dict)}.get(kind, True)
+    if not ok:
+        raise AutottsError(f"{where}={value!r}: expected {_KIND_NAMES.get(kind, kind.__name__)}")
+    if kind is tuple:
+        return tuple(value)
+    return float(value) if kind is float else value
+
+
+_KIND_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string", tuple: "a list",
+               dict: "a mapping"}
+
+
+def _shape(values: dict) -> PolicyShape:
+    """Only the hidden width is a setting: the input sizes are fixed by the feature module."""
+    if set(values) - {"hidden"}:
+        raise AutottsError(f"controller.{sorted(set(values) - {'hidden'})[0]}: unknown setting (expected hidden; "
+                           "input sizes follow autotts.controllers.features)")
+    shape = build(PolicyShape, values, "controller")
+    if shape.hidden < 1:
+        raise AutottsError(f"controller.hidden={shape.hidden}: expected >= 1")
+    return shape
+
+
+def _float_betas(cfg: Any, where: str) -> Any:
+    betas = cfg.betas
+    if not all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in betas):
+        raise AutottsError(f"{where}.betas={list(betas)!r}: expected a list of numbers in [0, 1]")
+    return dataclasses.replace(cfg, betas=tuple(float(b) for b in betas))
+
+
+def _names(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, (list, tuple)) or not value or not all(isinstance(v, str) for v in value):
+        raise AutottsError(f"{where}={value!r}: expected a non-empty list of store paths or names")
+    return tuple(value)
+
+
+def _guard(value: Any, i: int) -> GuardSpec:
+    from autotts.controllers.rules import GUARDS
+    if not isinstance(value, dict) or "name" not in value:
+        raise AutottsError(f"env.guards[{i}]={value!r}: expected {{name: ..., params: {{...}}}}")
+    name, params = value["name"], dict(value.get("params") or {})
+    if name not in GUARDS:
+        raise AutottsError(f"env.guards[{i}].name={name!r}: expected one of {', '.join(GUARDS)}")
+    spec = GuardSpec(name, params)
+    try:
+        spec.build()
+    except TypeError as err:
+        raise AutottsError(f"env.guards[{i}].params={params!r}: {err}") from None
+    return spec
+
+
+def _check(s: Settings) -> None:
+    """Ranges that the dataclasses cannot express."""
+    from autotts.discovery.search import ALGORITHMS
+    checks = [
+        (s.trainer.generations >= 1, f"trainer.generations={s.trainer.generations}: expected >= 1"),
+        (s.trainer.validate_every >= 1, f"trainer.validate_every={s.trainer.validate_every}: expected >= 1"),
+        (s.trainer.max_minutes >= 0, f"trainer.max_minutes={s.trainer.max_minutes}: expected >= 0 (0 = no budget)"),
+        (s.threads >= 1, f"threads={s.threads}: expected >= 1"),
+        (s.search.algorithm in ALGORITHMS,
+         f"search.algorithm={s.search.algorithm!r}: expected one of {', '.join(ALGORITHMS)}"),
+        (s.search.popsize >= 2, f"search.popsize={s.search.popsize}: expected >= 2"),
+        (s.objective.episodes_per_store >= 1 and s.objective.betas >= 1,
+         "objective.episodes_per_store and objective.betas must be >= 1"),
+        (len(s.validation.betas) >= 1 and all(0 <= b <= 1 for b in s.validation.betas),
+         f"validation.betas={list(s.validation.betas)}: expected values in [0, 1]"),
+        (s.validation.protocol in ("reference", "subsets"),
+         f"validation.protocol={s.validation.protocol!r}: expected reference or subsets"),
+        (s.monotone.betas >= 11, f"monotone.betas={s.monotone.betas}: expected >= 11 grid points"),
+        (s.spec.slots >= 1 and 1 <= s.spec.max_open <= s.spec.slots and s.spec.burst >= 1,
+         f"env: expected slots >= 1, 1 <= max_open <= slots, burst >= 1 (got {s.spec})"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise AutottsError(message)

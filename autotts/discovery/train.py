@@ -1,0 +1,232 @@
+"""`python train.py`: search a β-conditioned controller with ES on replay stores, validate, check, export.
+
+`run(cfg)` is the Hydra entry (one-line errors, exit code 2; the export
+directory is the last line printed); `fit(cfg, run_dir)` does the work and is
+what tests call. Search stores drive the ES; validation stores only pick the
+best validated weights and draw the curves -- nothing is tuned on them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from autotts.errors import AutottsError
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    export_dir: Path
+    checkpoint: Path
+    generations: int
+    best_generation: int
+    best_score: float
+    monotone: dict
+    validations: list[dict]
+    history: list[dict]
+    seconds: float
+
+
+def run(cfg: Any) -> None:
+    """Hydra entry point of ``train.py``."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+
+    try:
+        result = fit(OmegaConf.to_container(cfg, resolve=True), Path(HydraConfig.get().runtime.output_dir))
+    except AutottsError as err:
+        print(f"train.py: error: {err}", file=sys.stderr, flush=True)
+        sys.exit(err.exit_code)
+    print(summary(result), flush=True)
+    print(result.export_dir, flush=True)
+
+
+def summary(result: TrainResult) -> str:
+    """What the run found, in a few lines: best validation, β monotonicity per store, time."""
+    lines = [f"{result.generations} generations in {result.seconds:.0f} s; best validated weights: generation "
+             f"{result.best_generation} (score {result.best_score:.4f})"]
+    for name, sweep in result.monotone["stores"].items():
+        verdict = "monotone" if sweep["monotone"] else f"NOT monotone (worst drop {sweep['worst_drop']:.0f} tokens)"
+        lines.append(f"  {name}: tokens {sweep['tokens'][0]:.0f} at β=0 .. {sweep['tokens'][-1]:.0f} at β=1, "
+                     f"accuracy {sweep['accuracy'][0]:.1f}% .. {sweep['accuracy'][-1]:.1f}%: {verdict}")
+    return "\n".join(lines)
+
+
+def fit(cfg: Mapping[str, Any], run_dir: str | Path) -> TrainResult:
+    """Train, validate, check β monotonicity and export into ``run_dir/export``."""
+    from autotts.discovery.settings import settings_from
+
+    start = time.monotonic()
+    settings = settings_from(cfg)
+    torch.set_num_threads(settings.threads)
+    run_dir = Path(run_dir)
+    search, validation = _load_stores(settings)
+    _check_checkpoint(settings.ckpt_path)
+    _quiet_libraries()
+    from autotts.discovery.module import DiscoveryModule
+
+    module = DiscoveryModule(settings, search, validation, _start_weights(settings, search))
+    if settings.trainer.max_minutes > 0:
+        module.deadline = start + 60.0 * settings.trainer.max_minutes
+    logger = _make_logger(settings, run_dir)
+    trainer = _make_trainer(settings, run_dir, logger)
+    trainer.fit(module, ckpt_path=settings.ckpt_path)
+    module.validate()  # the generations since the last validation, if any
+    checkpoint = run_dir / "checkpoints" / "last.ckpt"
+    trainer.save_checkpoint(checkpoint)
+    monotone = _monotone(module)
+    export_dir = _export(module, search, validation, monotone, run_dir / "export")
+    _log_final(logger, module, monotone, run_dir)
+    return TrainResult(export_dir, checkpoint, module.generation, module.best_generation, module.best_score,
+                       monotone, module.validations, module.history, time.monotonic() - start)
+
+
+def _load_stores(settings: Any) -> tuple[list, list]:
+    """Search and validation stores (CPU); they must not overlap and must share one Δ."""
+    from autotts.store import load_store
+
+    search = [load_store(spec) for spec in settings.search_stores]
+    validation = [load_store(spec) for spec in settings.validation_stores]
+    for spec, store in zip(settings.validation_stores, validation):
+        for other_spec, other in zip(settings.search_stores, search):
+            if store.fingerprint == other.fingerprint:
+                raise AutottsError(f"store.validation {spec!r} holds the same data as store.search {other_spec!r} "
+                                   "(validation must be held out)")
+    deltas = {int(d) for s in search + validation for d in s.delta.unique().tolist()}
+    if len(deltas) != 1:
+        raise AutottsError(f"stores: search and validation stores mix probe intervals delta={sorted(deltas)} "
+                           "(a controller is trained for one delta)")
+    return search, validation
+
+
+def _check_checkpoint(path: str | None) -> None:
+    """A resumable checkpoint, or a one-line error (Lightning would fail with a traceback)."""
+    if path is None:
+        return
+    if not Path(path).is_file():
+        raise AutottsError(f"ckpt_path={path}: no such checkpoint file")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)  # our own file: holds the ES pickle
+    except Exception as err:  # torch raises many types for a file that is not a checkpoint
+        raise AutottsError(f"ckpt_path={path}: not a checkpoint ({type(err).__name__})") from None
+    if not isinstance(checkpoint, dict) or "autotts" not in checkpoint:
+        raise AutottsError(f"ckpt_path={path}: not an autotts discovery checkpoint (no ES state)")
+
+
+def _start_weights(settings: Any, search: list) -> torch.Tensor:
+    """Initial ES centre: neutral weights, warm-started by imitating CMC if configured (not on resume)."""
+    from autotts.controllers.policy import initial_weights
+
+    init = initial_weights(settings.shape, settings.seed)
+    if not settings.use_imitation or settings.ckpt_path is not None:
+        return init
+    from autotts.discovery.imitation import imitate_cmc
+    weights, _ = imitate_cmc(search, settings.shape, settings.spec, init, settings.imitation, settings.seed)
+    return weights
+
+
+def _quiet_libraries() -> None:
+    """Keep the console to the progress bar and our lines (Lightning tips, EvoTorch and W&B notes go)."""
+    import logging
+
+    logging.getLogger("evotorch").setLevel(logging.ERROR)  # its "logger already configured" note under Hydra
+    import evotorch  # noqa: F401 -- both set their loggers' levels on import; ours come after
+    import lightning.pytorch  # noqa: F401
+
+    os.environ.setdefault("WANDB_SILENT", "true")
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning.pytorch.utilities.rank_zero",
+                 "lightning.fabric.utilities.rank_zero", "lightning.pytorch.trainer.connectors.checkpoint_connector"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("evotorch").setLevel(logging.ERROR)
+    for message in (".*does not have many workers.*", ".*configure_optimizers.*", ".*returned None.*",
+                    ".*LeafSpec.*", ".*Checkpoint directory.*exists and is not empty.*", ".*GPU available but not used.*",
+                    ".*dirpath has changed.*", ".*To copy construct from a tensor.*"):
+        warnings.filterwarnings("ignore", message=message)
+
+
+def _make_logger(settings: Any, run_dir: Path) -> Any:
+    """Lightning's W&B logger around a run we start ourselves (offline unless logger.wandb.offline=false)."""
+    if settings.logger.kind != "wandb":
+        return None
+    import wandb
+    from lightning.pytorch.loggers import WandbLogger
+
+    run = wandb.init(project=settings.logger.project, name=settings.name, dir=str(run_dir),
+                     mode="offline" if settings.logger.offline else "online", config=settings.raw,
+                     tags=list(settings.logger.tags), settings=wandb.Settings(silent=True, console="off"))
+    return WandbLogger(experiment=run, log_model=False)
+
+
+def _make_trainer(settings: Any, run_dir: Path, logger: Any) -> Any:
+    import lightning.pytorch as pl
+    from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
+
+    callbacks: list = [ModelCheckpoint(dirpath=run_dir / "checkpoints", save_top_k=0, save_last=True)]
+    if settings.trainer.progress_bar:
+        callbacks.append(RichProgressBar())
+    t = settings.trainer
+    cycles = -(-t.generations // t.validate_every) + (settings.ckpt_path is not None)  # an epoch = k generations
+    return pl.Trainer(accelerator=t.accelerator, devices=t.devices, max_epochs=cycles,
+                      logger=logger if logger is not None else False, callbacks=callbacks,
+                      default_root_dir=str(run_dir), num_sanity_val_steps=0, reload_dataloaders_every_n_epochs=1,
+                      enable_model_summary=False, enable_progress_bar=settings.trainer.progress_bar,
+                      log_every_n_steps=1)
+
+
+def _monotone(module: Any) -> dict:
+    from autotts.discovery.monotone import monotone_check
+
+    s = module.settings
+    return monotone_check(module.best, module.validator.stores, s.shape, s.spec, s.guards, s.monotone.betas,
+                          s.monotone.seeds, s.validation.protocol)
+
+
+def _export(module: Any, search: list, validation: list, monotone: dict, directory: Path) -> Path:
+    from autotts.controllers.policy import BRANCH_HEADS, EPISODE_HEADS
+    from autotts.executor.export import export_controller, guard_records
+    from autotts.executor.manifest import build_manifest
+
+    s = module.settings
+    manifest = build_manifest(
+        delta=int(search[0].delta[0]), actions={**asdict(s.spec), "decision": "mean"},
+        policy_shape={**asdict(s.shape), "size": s.shape.size},
+        heads={"episode": list(EPISODE_HEADS), "branch": list(BRANCH_HEADS)}, guards=guard_records(s.guards),
+        default_betas=list(s.validation.betas),
+        training_stores=[_store_record(spec, st) for spec, st in zip(s.search_stores, search)],
+        validation_stores=[_store_record(spec, st) for spec, st in zip(s.validation_stores, validation)],
+        validation_curve=[{k: v for k, v in entry.items() if k != "rows"} for entry in module.validations],
+        monotone=monotone, validation_protocol={"protocol": s.validation.protocol, "seeds": s.validation.seeds},
+        objective=asdict(s.objective),
+        search={"algorithm": s.search.algorithm, "popsize": s.search.popsize, "generations": module.generation,
+                "seed": s.seed, "imitation_warm_start": s.use_imitation},
+        best={"generation": module.best_generation, "validation_score": module.best_score})
+    return export_controller(module.best, s.shape, directory, manifest)
+
+
+def _store_record(spec: str, store: Any) -> dict:
+    return {"spec": spec, "name": store.name, "fingerprint": store.fingerprint, "questions": store.num_questions,
+            "delta": int(store.delta[0])}
+
+
+def _log_final(logger: Any, module: Any, monotone: dict, run_dir: Path) -> None:
+    """Monotone check, best score and the accuracy-token curve image; closes the W&B run."""
+    from autotts.discovery.plots import curve_png
+
+    image = curve_png(monotone["stores"], monotone["betas"], run_dir / "plots" / "curve.png")
+    if logger is None:
+        return
+    step = module.generation
+    logger.log_metrics({"final/monotone": float(monotone["monotone"]), "final/best_score": module.best_score,
+                        "final/best_generation": module.best_generation}, step=step)
+    rows = [[name, b, a, t] for name, sw in monotone["stores"].items()
+            for b, a, t in zip(monotone["betas"], sw["accuracy"], sw["tokens"])]
+    logger.log_table(key="final/monotone_sweep", columns=["store", "beta", "accuracy", "tokens"], data=rows, step=step)
+    logger.log_image(key="final/curve", images=[str(image)], step=step)
+    logger.experiment.finish()

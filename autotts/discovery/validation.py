@@ -1,0 +1,102 @@
+"""Validation of one weight vector on held-out stores: a β grid under an evaluation protocol.
+
+The score is the search objective's own fitness (`objective.fitness_of`): accuracy
+minus λ(β)·tokens/SC@64 tokens, averaged over the β grid and the stores, minus
+the monotone penalty -- so "best validated" means best by the quantity the search
+optimises, measured on episodes it never saw.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+from torch import Tensor
+
+from autotts.controllers.learned import ActionSpec, GuardSpec, policy_controller
+from autotts.controllers.policy import PolicyShape
+from autotts.discovery.objective import ObjectiveConfig, fitness_of, sc64_tokens
+from autotts.env.episodes import concat_episodes
+from autotts.env.rollout import rollout
+from autotts.evaluate.metrics import figures
+from autotts.evaluate.runner import protocol_episodes
+from autotts.store.replay_store import ReplayStore
+
+
+@dataclass(frozen=True)
+class ValidationConfig:
+    betas: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
+    seeds: int = 3
+    protocol: str = "reference"
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """Accuracy (percent) and mean tokens of one store at each β of a grid."""
+
+    store: str
+    betas: tuple[float, ...]
+    accuracy: tuple[float, ...]
+    tokens: tuple[float, ...]
+
+
+def beta_sweep(weights: Tensor, store: ReplayStore, betas: Sequence[float], seeds: int, shape: PolicyShape,
+               spec: ActionSpec, guards: Sequence[GuardSpec], protocol: str = "reference") -> Sweep:
+    """One rollout of every β x protocol episode of `store` with a single policy (weights [D])."""
+    episodes = protocol_episodes(store, protocol, seeds)
+    n = len(episodes)
+    beta = torch.tensor([float(b) for b in betas]).repeat_interleave(n)
+    ctrl = policy_controller(weights.detach().to(store.device), shape, spec, tuple(guards))
+    result = rollout(store, concat_episodes([episodes] * len(betas)), ctrl, context={"beta": beta})
+    acc, tok = [], []
+    for i in range(len(betas)):
+        part = _slice(result, i * n, (i + 1) * n)
+        fig = figures(part, episodes)
+        acc.append(fig.accuracy)
+        tok.append(fig.tokens)
+    return Sweep(store.name, tuple(float(b) for b in betas), tuple(acc), tuple(tok))
+
+
+def _slice(result, start: int, stop: int):
+    from autotts.env.rollout import Rollout
+    return Rollout(*(getattr(result, f)[start:stop].cpu() for f in ("answer", "correct", "tokens", "rounds", "opened")))
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    score: float
+    monotone_drop: float
+    sweeps: tuple[Sweep, ...]
+
+    def rows(self) -> list[dict]:
+        """One row per (store, β): the β-sweep table."""
+        return [{"store": s.store, "beta": b, "accuracy": a, "tokens": t}
+                for s in self.sweeps for b, a, t in zip(s.betas, s.accuracy, s.tokens)]
+
+    def curve(self) -> list[dict]:
+        """Mean accuracy and tokens over stores at each β (the validation accuracy-token curve)."""
+        out = []
+        for i, beta in enumerate(self.sweeps[0].betas):
+            out.append({"beta": beta, "accuracy": sum(s.accuracy[i] for s in self.sweeps) / len(self.sweeps),
+                        "tokens": sum(s.tokens[i] for s in self.sweeps) / len(self.sweeps)})
+        return out
+
+
+class Validator:
+    """Scores weight vectors on the validation stores (SC@64 token units computed once)."""
+
+    def __init__(self, stores: list[ReplayStore], cfg: ValidationConfig, objective: ObjectiveConfig,
+                 shape: PolicyShape, spec: ActionSpec, guards: Sequence[GuardSpec],
+                 device: torch.device | str = "cpu"):
+        self.stores = [s.to(device) for s in stores]
+        self.cfg, self.objective, self.shape, self.spec, self.guards = cfg, objective, shape, spec, tuple(guards)
+        self.sc64 = torch.tensor([sc64_tokens(s) for s in self.stores], dtype=torch.float64)
+
+    def __call__(self, weights: Tensor) -> ValidationResult:
+        sweeps = tuple(beta_sweep(weights, s, self.cfg.betas, self.cfg.seeds, self.shape, self.spec, self.guards,
+                                  self.cfg.protocol) for s in self.stores)
+        acc = torch.tensor([s.accuracy for s in sweeps], dtype=torch.float64).T[None] / 100  # [1, nb, S]
+        rel = torch.tensor([s.tokens for s in sweeps], dtype=torch.float64).T[None] / self.sc64
+        fitness, drop = fitness_of(self.objective, acc, rel, torch.tensor(self.cfg.betas))
+        return ValidationResult(float(fitness[0]), float(drop[0]), sweeps)
