@@ -28,7 +28,7 @@ from autotts.store import load_store
 
 BETAS = [0.0, 0.3, 0.7, 1.0]
 GUARDS = DEFAULT_GUARDS[:-1] + (GuardSpec("max_rounds", {"r": 25}),)  # shorter episodes: a faster test
-POLICIES = {"random": lambda: initial_weights(PolicyShape(), seed=2, scale=0.5),
+POLICIES = {"random": lambda: initial_weights(PolicyShape(), seed=3, scale=0.5),
             "beta_switch": lambda: beta_switch_weights(stop_above=0.5)}
 
 

@@ -41,8 +41,9 @@ class GuardSpec:
         return GUARDS[self.name](**self.params)
 
 
-DEFAULT_GUARDS = (GuardSpec("max_branches", {"m": 32}), GuardSpec("keep_active", {"k": 1}),
-                  GuardSpec("stop_when_idle", {}), GuardSpec("max_rounds", {"r": 100}))
+DEFAULT_GUARDS = (GuardSpec("width_by_beta", {"lo": 4, "hi": 32}), GuardSpec("max_branches", {"m": 32}),
+                  GuardSpec("keep_active", {"k": 1}), GuardSpec("stop_when_idle", {}),
+                  GuardSpec("max_rounds", {"r": 100}))
 
 
 HeadFn = Callable[[Tensor, Tensor, Tensor, "Tensor | None"], "tuple[Tensor, Tensor]"]

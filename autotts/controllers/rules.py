@@ -220,6 +220,18 @@ def max_branches(m: int) -> Rule:
     return Rule(f"max_branches({m})", fn)
 
 
+def width_by_beta(lo: int, hi: int) -> Rule:
+    """Never open more than round(lo + (hi - lo)·β) branches: β buys width (needs 'beta' in memory)."""
+    def fn(obs: Observation, memory: Any, derived: dict, d: Decision) -> None:
+        if d.open is None:
+            return
+        cap = torch.round(lo + (hi - lo) * memory["beta"]).long()
+        room = (cap - obs.n_open).clamp(min=0)
+        over = d.open > room
+        d.set_open(over, room, d.full_read, override=True)
+    return Rule(f"width_by_beta({lo},{hi})", fn)
+
+
 def stop_when_idle() -> Rule:
     """Stop when nothing is active and nothing will be opened (no action could change the answer)."""
     def fn(obs: Observation, memory: Any, derived: dict, d: Decision) -> None:
@@ -238,6 +250,7 @@ def max_rounds(r: int) -> Rule:
 
 GUARDS: dict[str, Callable[..., Rule]] = {
     "budget_cap": budget_cap, "keep_active": keep_active, "max_branches": max_branches,
+    "width_by_beta": width_by_beta,
     "stop_when_idle": stop_when_idle, "max_rounds": max_rounds,
 }
 
