@@ -89,7 +89,7 @@ class DiscoveryModule(pl.LightningModule):
             self.validator = Validator(self.validation_stores, s.validation, s.objective, s.shape, s.spec, s.guards,
                                        device)
         if self.searcher is None:
-            self.searcher = make_searcher(s.search, self.center0, s.seed, device)
+            self.searcher = make_searcher(s.search, self.center0, s.seed, device, head_level=s.shape.head_level())
 
     def configure_optimizers(self) -> None:
         return None  # ES updates its own distribution; nothing for a torch optimiser to do
@@ -125,7 +125,8 @@ class DiscoveryModule(pl.LightningModule):
     def _generation(self) -> tuple[Tensor, dict[str, Tensor]]:
         """One ES step on generation g's common random numbers; the population's fitness and metrics."""
         assert self.objective is not None
-        data = self.objective.sample(generation_generator(self.settings.seed, self.generation))
+        batch_id = self.generation // max(1, self.settings.objective.hold)  # `hold` generations share a batch
+        data = self.objective.sample(generation_generator(self.settings.seed, batch_id))
         recording = _Recording(self.objective)
         evaluator_of(self.searcher).bind(recording, data)
         self.searcher.step()
