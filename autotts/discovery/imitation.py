@@ -34,6 +34,7 @@ class ImitationConfig:
     batch: int = 2048
     lr: float = 0.02
     stop_weight: float = 8.0      # stops are rare: one per episode
+    prune_weight: float = 8.0     # abandoning a dissenter is rarer still (~0.5% of branch decisions)
 
 
 class _Collector:
@@ -171,7 +172,8 @@ def _loss(policy: BetaPolicy, d: dict[str, Tensor], spec: ActionSpec, cfg: Imita
     loss = loss + (width * opens).sum() / opens.sum().clamp(min=1)
     active = d["active"].float()
     advancing = active * d["advance"]
-    for j, (name, mask) in enumerate((("prune", active), ("advance", active), ("fast", advancing))):
+    prune_w = active * (1.0 + (cfg.prune_weight - 1.0) * d["prune"])
+    for j, (name, mask) in enumerate((("prune", prune_w), ("advance", active), ("fast", advancing))):
         per = F.binary_cross_entropy(p_br[..., j].clamp(1e-6, 1 - 1e-6), d[name], reduction="none")
         loss = loss + (per * mask).sum() / mask.sum().clamp(min=1)
     return loss
