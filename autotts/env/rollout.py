@@ -58,10 +58,11 @@ def rollout(store: ReplayStore, episodes: Episodes, controller: Any, context: di
         if recorder is not None:
             recorder.on_state(state, rows)
         done = state.obs.done
-        if bool(done.all()):
+        n_live = done.numel() - int(done.sum())  # the round's one host sync (the loop must know when to end)
+        if n_live == 0:
             break
-        live = (~done).nonzero().squeeze(1)
-        if live.numel() < compact_below * done.numel():
+        if n_live < compact_below * done.numel():
+            live = (~done).nonzero().squeeze(1)
             _record(out, state, rows, done)
             state, memory, rows = index_tree(state, live), index_tree(memory, live), rows[live]
     else:
