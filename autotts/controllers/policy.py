@@ -90,7 +90,16 @@ def grouped_matmul(x: Tensor, w: Tensor, group: Tensor | None) -> Tensor:
     """
     if group is None:
         return x @ w
-    return torch.bmm(x.unsqueeze(1), w.index_select(0, group)).squeeze(1)
+    return torch.bmm(x.unsqueeze(1), member_weights(w, group)).squeeze(1)
+
+
+def member_weights(w: Tensor, group: Tensor) -> Tensor:
+    """w [P, ...] gathered per row of `group`, as a plain tensor.
+
+    The ES hands EvoTorch's read-only tensor subclass, which every op would
+    propagate into the decisions and from there into the env state.
+    """
+    return w.index_select(0, group).as_subclass(Tensor)
 
 
 def _pick(t: Tensor, group: Tensor | None) -> Tensor:
@@ -117,7 +126,7 @@ def heads(w: dict[str, Tensor], pool_x: Tensor, branch_x: Tensor, beta: Tensor,
     if group is None:
         br = (branch_x.reshape(e * b, fb) @ w["w_bx"]).view(e, b, -1)
     else:  # the episode's member weights, shared by its B branches: [E, B, F] @ [E, F, O]
-        br = torch.bmm(branch_x, w["w_bx"].index_select(0, group))
+        br = torch.bmm(branch_x, member_weights(w["w_bx"], group))
     context = grouped_matmul(h, w["w_bh"], group) + _pick(w["b_br"], group) + beta * _pick(w["g_br"], group)
     br = br + context[:, None, :]
     return ep, br.view(e, b, len(BRANCH_HEADS), 2)
