@@ -18,7 +18,9 @@ from autotts.discovery.train import TrainResult, fit
 from autotts.scale.ray_pool import RayObjective
 
 RUN = ["+experiment=smoke", "trainer.progress_bar=false", "logger=none", "trainer.accelerator=cpu",
-       "trainer.validate_every=4", "validation.seeds=1", "validation.betas=[0.5]", "monotone.seeds=1"]
+       "trainer.generations=3", "trainer.validate_every=3", "validation.seeds=1", "validation.betas=[0.5]",
+       "monotone.seeds=1"]
+GENERATIONS = 3
 
 
 def fitness(history: list[dict]) -> list[list[float]]:
@@ -28,7 +30,7 @@ def fitness(history: list[dict]) -> list[list[float]]:
 @pytest.fixture(scope="module")
 def one_process(tmp_path_factory) -> TrainResult:
     result = fit(train_cfg(*RUN), tmp_path_factory.mktemp("one"))
-    assert len(result.history) == 4 and len({f for g in fitness(result.history) for f in g}) > 2  # a real search
+    assert len(result.history) == GENERATIONS and len({f for g in fitness(result.history) for f in g}) > 2  # a real search
     return result
 
 
@@ -44,7 +46,7 @@ def test_ray_actors_search_like_one_process(one_process, tmp_path, monkeypatch) 
 
     monkeypatch.setattr(RayObjective, "__call__", counted)
     result = fit(train_cfg(*RUN, "search.num_actors=2"), tmp_path)
-    assert calls == [2] * 4  # every generation scored by the two actors
+    assert calls == [2] * GENERATIONS  # every generation scored by the two actors
     assert fitness(result.history) == fitness(one_process.history)
     assert result.best_score == one_process.best_score and result.best_generation == one_process.best_generation
     assert not ray.is_initialized()  # the pool shut down the local cluster it started

@@ -66,6 +66,7 @@ def fit(cfg: Mapping[str, Any], run_dir: str | Path) -> TrainResult:
     """Train, validate, check β monotonicity and export into ``run_dir/export``."""
     from autotts.discovery.settings import settings_from
     from autotts.scale.objectives import check_scale
+    from autotts.scale.ranks import leave_process_group
 
     start = time.monotonic()
     settings = settings_from(cfg)
@@ -87,6 +88,7 @@ def fit(cfg: Mapping[str, Any], run_dir: str | Path) -> TrainResult:
     module.validate()  # the generations since the last validation, if any
     checkpoint = run_dir / "checkpoints" / "last.ckpt"
     trainer.save_checkpoint(checkpoint)
+    leave_process_group()  # the last collective (DDP) is behind us
     if trainer.global_rank:  # DDP: the other ranks hold the same state; rank 0 checks and exports
         return TrainResult(run_dir / "export", checkpoint, module.generation, module.best_generation,
                            module.best_score, {}, module.validations, module.history, time.monotonic() - start,
@@ -157,7 +159,8 @@ def _quiet_libraries() -> None:
     logging.getLogger("evotorch").setLevel(logging.ERROR)
     for message in (".*does not have many workers.*", ".*configure_optimizers.*", ".*returned None.*",
                     ".*LeafSpec.*", ".*Checkpoint directory.*exists and is not empty.*", ".*GPU available but not used.*",
-                    ".*dirpath has changed.*", ".*To copy construct from a tensor.*"):
+                    ".*dirpath has changed.*", ".*To copy construct from a tensor.*",
+                    ".*sync_dist=True.*"):  # DDP: every rank validates the same weights to the same score
         warnings.filterwarnings("ignore", message=message)
 
 

@@ -64,11 +64,27 @@ def world_of(module: Any) -> tuple[int, int]:
 
 
 def rank_shards(objective: Objective, module: Any) -> RankShards:
-    """`objective` sharded over the ranks of `module`'s trainer (collectives through its strategy)."""
+    """`objective` sharded over the ranks of `module`'s trainer (its process group: gloo on CPU, NCCL on GPUs)."""
     rank, world = world_of(module)
-    strategy = module.trainer.strategy
-    return RankShards(objective, rank, world, gather=module.all_gather,
-                      broadcast=lambda t: strategy.broadcast(t, 0).to(t.device))
+    return RankShards(objective, rank, world, gather=_all_gather, broadcast=_from_rank_zero)
+
+
+def _all_gather(table: Tensor) -> Tensor:
+    """[world, *table.shape]: every rank's `table` (same shape on all ranks)."""
+    import torch.distributed as dist
+
+    parts = [torch.empty_like(table) for _ in range(dist.get_world_size())]
+    dist.all_gather(parts, table.contiguous())
+    return torch.stack(parts)
+
+
+def _from_rank_zero(t: Tensor) -> Tensor:
+    """Rank 0's `t` on every rank."""
+    import torch.distributed as dist
+
+    out = t.detach().clone().contiguous()
+    dist.broadcast(out, src=0)
+    return out
 
 
 def strategy_for(strategy: str, accelerator: str, devices: Any) -> Any:
@@ -91,3 +107,11 @@ def _device_count(accelerator: str, devices: Any) -> int:
         return devices
     gpus = torch.cuda.device_count() if accelerator in ("auto", "gpu", "cuda") else 0
     return max(gpus, 1)
+
+
+def leave_process_group() -> None:
+    """Destroy the DDP process group once the ranks are done together (else exit waits on gloo/NCCL teardown)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
