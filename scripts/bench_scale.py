@@ -181,7 +181,8 @@ def _skip(case: Case, max_gb: float) -> Row | None:
     need = case.store_gb()
     if need <= max_gb:
         return None
-    return Row(case, skipped=f"skipped: stores need ~{need:.1f} GB (probes x2 + probe runs, int64) > --max-gb {max_gb:g}")
+    return Row(case, skipped=f"skipped: stores need ~{need:.1f} GB (probes x2 + probe runs, int64) "
+                             f"> --max-gb {max_gb:g}")
 
 
 def _cheap_sc64() -> None:

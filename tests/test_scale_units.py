@@ -54,25 +54,33 @@ def test_scoring_uneven_shards_and_merging_gives_the_whole_population_scores(obj
 
 def test_rank_shards_score_only_their_rows_and_return_everyones() -> None:
     """Rank r of 2 scores rows lo:hi itself; a stand-in all-gather supplies the other rank's table."""
-    score = lambda w: (w.sum(1), {"first": w[:, 0].double(), "last": w[:, -1].double()})  # noqa: E731
     weights = torch.randn(5, 3, generator=torch.Generator().manual_seed(2))
     bounds = shard_bounds(5, 2)
     for rank in (0, 1):
-        seen: list[int] = []
-
-        def shard_score(w: torch.Tensor, batch: object) -> tuple:
-            seen.append(w.shape[0])
-            return score(w)
-
-        def gather(table: torch.Tensor) -> torch.Tensor:
-            tables = [pack(score(weights[lo:hi]), ["first", "last"], 3) for lo, hi in bounds]
-            assert torch.equal(table, tables[rank])  # what this rank contributes
-            return torch.stack(tables)
-
-        shards = RankShards(shard_score, rank, 2, gather, broadcast=lambda t: t)  # type: ignore[arg-type]
-        fitness, metrics = shards(weights, None)  # type: ignore[arg-type]
+        seen, (fitness, metrics) = _as_rank(rank, weights, bounds)
         assert seen == [bounds[rank][1] - bounds[rank][0]]
         assert torch.allclose(fitness, weights.sum(1)) and torch.equal(metrics["last"], weights[:, -1].double())
+
+
+def _score(w: torch.Tensor, batch: object = None) -> tuple:
+    return w.sum(1), {"first": w[:, 0].double(), "last": w[:, -1].double()}
+
+
+def _as_rank(rank: int, weights: torch.Tensor, bounds: list[tuple[int, int]]) -> tuple[list[int], tuple]:
+    """(rows this rank scored, the scores it returns) with a gather that checks its contribution."""
+    seen: list[int] = []
+    tables = [pack(_score(weights[lo:hi]), ["first", "last"], 3) for lo, hi in bounds]
+
+    def shard_score(w: torch.Tensor, batch: object) -> tuple:
+        seen.append(w.shape[0])
+        return _score(w)
+
+    def gather(table: torch.Tensor) -> torch.Tensor:
+        assert torch.equal(table, tables[rank])  # what this rank contributes
+        return torch.stack(tables)
+
+    shards = RankShards(shard_score, rank, 2, gather, broadcast=lambda t: t)  # type: ignore[arg-type]
+    return seen, shards(weights, None)  # type: ignore[arg-type]
 
 
 def test_pack_and_unpack_round_trip_with_padding() -> None:

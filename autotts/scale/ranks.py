@@ -91,7 +91,7 @@ def strategy_for(strategy: str, accelerator: str, devices: Any) -> Any:
     """Lightning's strategy argument: `ESDDPStrategy` wherever a run spans several processes."""
     if strategy in ("ddp", "es_ddp") or (strategy == "auto" and _device_count(accelerator, devices) > 1):
         return ESDDPStrategy()
-    if strategy.startswith("ddp") or strategy.startswith("fsdp") or strategy.startswith("deepspeed"):
+    if strategy.startswith(("ddp", "fsdp", "deepspeed")):
         raise AutottsError(f"trainer.strategy={strategy}: expected auto, ddp or a single-device strategy "
                            "(ES runs one process per device and keeps its state in the module)")
     return strategy
