@@ -1,14 +1,17 @@
 """Scaling benchmark: one ES generation's time and peak memory on synthetic stores.
 
-    python scripts/bench_scale.py [--only SWEEP ...] [--max-gb 4] [--device cpu] [--generations 2] [--syncs]
+    python scripts/bench_scale.py [--only SWEEP ...] [--max-gb 4] [--device cpu] [--generations 3] [--syncs]
 
 One factor at a time around a base case -- population 16, 3 β values, 32
 episodes per store, one store of 30 questions x 64 branches (the public
 stores' width) -- the sweeps vary the population, the episodes per store, the
 number of stores, the branches per question (to 1,024) and the questions per
 store (to 10,000). Each row is a real generation (sample the batch, score the
-population in one rollout, PGPE step), the best of `--generations` (the VM is shared),
-with the rollout rows (population x β x episodes), the env rounds, the peak
+population in one rollout, PGPE step), the best of `--generations` in wall
+clock and in this process's CPU time (the VM is shared: CPU time is the cost;
+on a GPU read the wall clock), with the rollout rows (population x β x
+episodes), the env rounds, the rows x rounds actually stepped (finished
+episodes leave the batch, so this is the work done), the peak
 memory above the generation's starting RSS (Linux VmHWM, reset per case), the
 env state's size for those rows and the stores' size. Episode batches are
 uniform (not stratified) so the episode count is what the row says. A case
@@ -70,7 +73,9 @@ SWEEPS = {
 class Row:
     case: Case
     rounds: int = 0
-    seconds: float = 0.0
+    row_rounds: int = 0     # batch rows stepped, summed over rounds (what the env and policy work on)
+    seconds: float = 0.0    # wall clock
+    cpu_seconds: float = 0.0  # this process's CPU time: what the generation costs, whoever else runs
     peak_mb: float = 0.0
     state_mb: float = 0.0
     store_mb: float = 0.0
@@ -83,11 +88,12 @@ def main() -> None:
     _cheap_sc64()
     _quiet_evotorch()
     cases = [BASE] + [c for name, group in SWEEPS.items() if not args.only or name in args.only for c in group]
-    print(f"one ES generation (PGPE, best of {args.generations}) on {args.device}, {args.threads} thread(s)")
+    print(f"one ES generation (PGPE, best of {args.generations}) on {args.device}, {args.threads} thread(s); "
+          "µs/row·rd = CPU time per batch row per env round")
     print(_header())
     rows = []
     for case in cases:
-        row = _skip(case, args.max_gb) or _in_child(measure, case, args.device, args.generations)
+        row = _skip(case, args.max_gb) or _in_child(args.device, measure, case, args.device, args.generations)
         rows.append(row)
         print(_line(row), flush=True)
     print_fit([r for r in rows if not r.skipped])
@@ -110,32 +116,38 @@ def measure(case: Case, device: str, generations: int) -> Row:
     row = Row(case, store_mb=sum(_store_bytes(s) for s in stores + [objective.union]) / 1e6,
               state_mb=_state_bytes(objective, case) / 1e6)
     start_rss = _reset_peak()
-    times = []
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    wall, cpu = [], []
     with _counting_rounds() as rounds:
         for g in range(generations):
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             evaluator_of(searcher).bind(objective, objective.sample(generation_generator(0, g)))
             searcher.step()
-            times.append(time.perf_counter() - start)
-    row.seconds, row.rounds = min(times), rounds[0] // generations  # best of: the VM is shared
+            wall.append(time.perf_counter() - start)
+            cpu.append(time.process_time() - start_cpu)
+    row.seconds, row.cpu_seconds, row.rounds = min(wall), min(cpu), rounds[0] // generations  # the VM is shared
+    row.row_rounds = rounds[1] // generations
     row.peak_mb = (_status_kb("VmHWM") - start_rss) / 1e3
+    if device.startswith("cuda"):  # the rollout's memory is on the device
+        row.peak_mb = torch.cuda.max_memory_allocated() / 1e6
     return row
 
 
 def print_fit(rows: list[Row]) -> None:
-    """Least-squares lines through the measured cases: seconds and peak MB per generation against rollout rows."""
-    x = torch.tensor([float(r.case.rows) for r in rows], dtype=torch.float64)
-    design = torch.stack([torch.ones_like(x), x], 1)
+    """Least-squares lines through the measured cases: CPU seconds against the rows x rounds stepped, peak memory
+    against the rollout rows (the first rounds hold every row)."""
 
-    def line(values: list[float]) -> tuple[float, float]:
-        y = torch.tensor(values, dtype=torch.float64)[:, None]
-        a, b = torch.linalg.lstsq(design, y).solution[:, 0].tolist()
-        return a, 1000 * b
+    def line(x: list[float], y: list[float]) -> tuple[float, float]:
+        design = torch.tensor([[1.0, v] for v in x], dtype=torch.float64)
+        a, b = torch.linalg.lstsq(design, torch.tensor(y, dtype=torch.float64)[:, None]).solution[:, 0].tolist()
+        return a, b
 
-    a, b = line([r.seconds for r in rows])
-    print(f"\ntime per generation ~ {a:.2f} s + {b:.3f} s per 1,000 rows ({len(rows)} cases, {rows[0].rounds} rounds)")
-    a, b = line([r.peak_mb for r in rows])
-    print(f"peak memory per generation ~ {a:.0f} MB + {b:.1f} MB per 1,000 rows")
+    a, b = line([r.row_rounds for r in rows], [r.cpu_seconds for r in rows])
+    print(f"\nCPU time per generation ~ {a:.2f} s + {1e6 * b:.1f} µs per row·round ({len(rows)} cases, "
+          f"{a / rows[0].rounds * 1e3:.1f} ms fixed per round)")
+    a, b = line([r.case.rows for r in rows], [r.peak_mb for r in rows])
+    print(f"peak memory per generation ~ {a:.0f} MB + {1e3 * b:.1f} KB per rollout row")
 
 
 def print_syncs(case: Case, device: str) -> None:
@@ -158,18 +170,23 @@ def print_syncs(case: Case, device: str) -> None:
         print(f"{n / rounds[0]:>9.2f}  {op:<12} {path}:{line} ({fn})")
 
 
-def _in_child(fn, *args):  # type: ignore[no-untyped-def]
-    """`fn(*args)` in a forked child: each case starts from the parent's small heap, so its peak is its own
-    (memory a previous case freed would otherwise be reused without showing up)."""
+def _in_child(device: str, fn, *args):  # type: ignore[no-untyped-def]
+    """`fn(*args)` in a child process: each case starts from the parent's small heap, so its peak is its own
+    (memory a previous case freed would otherwise be reused without showing up). Forked on CPU; spawned
+    for CUDA, which cannot be used in a forked child."""
     import multiprocessing
 
-    ctx = multiprocessing.get_context("fork")
+    ctx = multiprocessing.get_context("spawn" if device.startswith("cuda") else "fork")
     parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=lambda: child.send(fn(*args)))
+    proc = ctx.Process(target=_send, args=(child, fn, args))
     proc.start()
     result = parent.recv()
     proc.join()
     return result
+
+
+def _send(conn, fn, args) -> None:  # type: ignore[no-untyped-def]
+    conn.send(fn(*args))
 
 
 def _stores(case: Case) -> list:
@@ -202,13 +219,14 @@ def _quiet_evotorch() -> None:
 
 @contextmanager
 def _counting_rounds() -> Iterator[list[int]]:
-    """Count env steps taken by rollouts inside the block."""
+    """Count env steps taken by rollouts inside the block, and the batch rows they stepped (rows x rounds)."""
     module = sys.modules["autotts.env.rollout"]
-    step, count = module.step, [0]
+    step, count = module.step, [0, 0]
 
-    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def counted(store, state, *args, **kwargs):  # type: ignore[no-untyped-def]
         count[0] += 1
-        return step(*args, **kwargs)
+        count[1] += state.obs.num_episodes  # the batch shrinks as finished episodes are dropped
+        return step(store, state, *args, **kwargs)
 
     module.step = counted
     try:
@@ -264,7 +282,8 @@ def _status_kb(key: str) -> int:
 
 def _header() -> str:
     return (f"{'sweep':<10} {'pop':>4} {'β':>2} {'ep/st':>5} {'st':>2} {'questions':>9} {'branches':>8} {'rows':>6} "
-            f"{'rounds':>6} {'s/gen':>7} {'µs/row·rd':>9} {'peak MB':>8} {'state MB':>8} {'store MB':>8}")
+            f"{'rounds':>6} {'row·rds':>8} {'wall s':>6} {'CPU s':>6} {'µs/row·rd':>9} {'peak MB':>7} "
+            f"{'state MB':>8} {'store MB':>8}")
 
 
 def _line(r: Row) -> str:
@@ -273,16 +292,17 @@ def _line(r: Row) -> str:
             f"{c.branches:>8,} {c.rows:>6,}")
     if r.skipped:
         return f"{head}  {r.skipped}"
-    per = 1e6 * r.seconds / (c.rows * max(r.rounds, 1))
-    return (f"{head} {r.rounds:>6} {r.seconds:>7.2f} {per:>9.1f} {r.peak_mb:>8.0f} {r.state_mb:>8.1f} "
-            f"{r.store_mb:>8.0f}")
+    per = 1e6 * r.cpu_seconds / max(r.row_rounds, 1)
+    return (f"{head} {r.rounds:>6} {r.row_rounds:>8,} {r.seconds:>6.2f} {r.cpu_seconds:>6.2f} {per:>9.1f} "
+            f"{r.peak_mb:>7.0f} {r.state_mb:>8.1f} {r.store_mb:>8.0f}")
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--only", nargs="*", choices=list(SWEEPS), help="sweeps to run after the base case (default all)")
     p.add_argument("--max-gb", type=float, default=4.0, help="skip cases whose stores need more (default 4)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                   help="cpu or cuda (default: cuda when present, like trainer.accelerator=auto)")
     p.add_argument("--generations", type=int, default=3, help="generations per case, best time kept (default 3)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     p.add_argument("--syncs", action="store_true", help="also list the base case's host syncs per round")
