@@ -52,7 +52,7 @@ class RankShards:
         bounds = shard_bounds(weights.shape[0], self.world)
         lo, hi = bounds[self.rank]
         fitness, metrics = self.objective(weights[lo:hi], batch)
-        names = sorted(metrics)
+        names = list(metrics)  # same code on every rank: same order
         table = pack((fitness.to(weights.device), metrics), names, bounds[0][1] - bounds[0][0])
         return unpack(self.gather(table), bounds, names)
 
