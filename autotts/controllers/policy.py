@@ -83,15 +83,23 @@ def unflatten(flat: Tensor, shape: PolicyShape) -> dict[str, Tensor]:
 
 
 def grouped_matmul(x: Tensor, w: Tensor, group: Tensor | None) -> Tensor:
-    """x [R, I] @ w: w is [I, O] (one policy) or [P, I, O] with `group` [R] (member of each row, sorted)."""
+    """x [R, I] @ w: w is [I, O] (one policy) or [P, I, O] with `group` [R] (member of each row).
+
+    Each row multiplies its own member's gathered weights: no per-member counts, so
+    no host sync (the padded form needed max(count) on the host every call).
+    """
     if group is None:
         return x @ w
-    counts = torch.bincount(group, minlength=w.shape[0])
-    start = torch.cumsum(counts, 0) - counts
-    pos = torch.arange(x.shape[0], device=x.device) - start[group]
-    padded = x.new_zeros((w.shape[0], int(counts.max()) if x.shape[0] else 0, x.shape[1]))
-    padded[group, pos] = x
-    return torch.bmm(padded, w)[group, pos]
+    return torch.bmm(x.unsqueeze(1), member_weights(w, group)).squeeze(1)
+
+
+def member_weights(w: Tensor, group: Tensor) -> Tensor:
+    """w [P, ...] gathered per row of `group`, as a plain tensor.
+
+    The ES hands EvoTorch's read-only tensor subclass, which every op would
+    propagate into the decisions and from there into the env state.
+    """
+    return w.index_select(0, group).as_subclass(Tensor)
 
 
 def _pick(t: Tensor, group: Tensor | None) -> Tensor:
@@ -115,8 +123,10 @@ def heads(w: dict[str, Tensor], pool_x: Tensor, branch_x: Tensor, beta: Tensor,
         h = torch.cat([pool_x, beta, beta * pool_x], dim=1)
     ep = grouped_matmul(h, w["w_ep"], group) + _pick(w["b_ep"], group) + beta * _pick(w["g_ep"], group)
     ep = ep.view(e, len(EPISODE_HEADS), 2)
-    row_group = None if group is None else group.repeat_interleave(b)
-    br = grouped_matmul(branch_x.reshape(e * b, fb), w["w_bx"], row_group).view(e, b, -1)
+    if group is None:
+        br = (branch_x.reshape(e * b, fb) @ w["w_bx"]).view(e, b, -1)
+    else:  # the episode's member weights, shared by its B branches: [E, B, F] @ [E, F, O]
+        br = torch.bmm(branch_x, member_weights(w["w_bx"], group))
     context = grouped_matmul(h, w["w_bh"], group) + _pick(w["b_br"], group) + beta * _pick(w["g_br"], group)
     br = br + context[:, None, :]
     return ep, br.view(e, b, len(BRANCH_HEADS), 2)

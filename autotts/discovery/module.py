@@ -24,11 +24,11 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from autotts.discovery.objective import Objective
 from autotts.discovery.search import center_of, evaluator_of, load_searcher, make_searcher, save_searcher, stdev_of
 from autotts.discovery.settings import Settings
 from autotts.discovery.validation import ValidationResult, Validator
 from autotts.errors import AutottsError
+from autotts.scale.objectives import SearchObjective, search_objective
 from autotts.store.replay_store import ReplayStore
 
 STATE_KEY = "autotts"
@@ -43,7 +43,7 @@ def generation_generator(seed: int, generation: int) -> torch.Generator:
 class _Recording:
     """Objective wrapper that keeps the fitness and metrics of the population it last scored."""
 
-    def __init__(self, objective: Objective):
+    def __init__(self, objective: SearchObjective):
         self.objective = objective
         self.fitness: Tensor | None = None
         self.metrics: dict[str, Tensor] = {}
@@ -64,7 +64,7 @@ class DiscoveryModule(pl.LightningModule):
         self.settings, self.center0 = settings, center.detach().float().cpu()
         self.search_stores, self.validation_stores = search_stores, validation_stores
         self.searcher: Any = None
-        self.objective: Objective | None = None
+        self.objective: SearchObjective | None = None  # in-process, over Ray actors, or over DDP ranks
         self.validator: Validator | None = None
         self.generation = 0
         self.best: Tensor | None = None
@@ -84,7 +84,7 @@ class DiscoveryModule(pl.LightningModule):
         """Objective, validator and (unless restored from a checkpoint) searcher, on the module's device."""
         s, device = self.settings, self.device
         if self.objective is None:
-            self.objective = Objective(self.search_stores, s.objective, s.shape, s.spec, s.guards).to(device)
+            self.objective = search_objective(s, self.search_stores, device, self)
         if self.validator is None:
             self.validator = Validator(self.validation_stores, s.validation, s.objective, s.shape, s.spec, s.guards,
                                        device)
@@ -152,8 +152,17 @@ class DiscoveryModule(pl.LightningModule):
         """Stop in time to validate and export within the wall-clock budget."""
         if self.deadline is None:
             return
-        if time.monotonic() + self.gen_seconds + self.final_seconds() > self.deadline:
+        stop = time.monotonic() + self.gen_seconds + self.final_seconds() > self.deadline
+        if self.trainer.world_size > 1:
+            stop = self.trainer.strategy.broadcast(stop, 0)  # DDP ranks must stop at the same generation
+        if stop:
             self.trainer.should_stop = True
+
+    def teardown(self, stage: str) -> None:
+        """Release what the objective holds outside this process (Ray actors); it restarts if used again."""
+        close = getattr(self.objective, "close", None)
+        if close is not None:
+            close()
 
     def final_seconds(self) -> float:
         """What must still fit after the next generation: a periodic and a final validation, the monotone check."""

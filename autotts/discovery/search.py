@@ -73,6 +73,8 @@ class SearchConfig:
     mutation_stdev: float = 0.05     # GA
     tournament_size: int = 4         # GA
     extra: dict = field(default_factory=dict)
+    num_actors: int = 0              # score the population over this many Ray actors (0 = in this process)
+    ray_address: str | None = None   # Ray cluster to join ("auto", "host:port"); None = start a local one
 
 
 def make_searcher(cfg: SearchConfig, center: Tensor, seed: int, device: str | torch.device = "cpu",

@@ -26,6 +26,7 @@ class TrainerSettings:
     validate_every: int = 5
     accelerator: str = "auto"
     devices: Any = "auto"           # "auto", a count, or a list of device ids (as Lightning takes them)
+    strategy: str = "auto"          # "auto"/"ddp": several devices run DDP ranks sharing the population
     max_minutes: float = 0.0        # wall-clock budget of the whole run (0 = none); stops generations in time
     reserve_minutes: float = 0.5    # kept back for the final validation, monotone check and export
     progress_bar: bool = True

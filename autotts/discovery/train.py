@@ -32,6 +32,7 @@ class TrainResult:
     validations: list[dict]
     history: list[dict]
     seconds: float
+    rank: int = 0               # DDP rank of this process; only rank 0 checks, exports and prints
 
 
 def run(cfg: Any) -> None:
@@ -44,6 +45,8 @@ def run(cfg: Any) -> None:
     except AutottsError as err:
         print(f"train.py: error: {err}", file=sys.stderr, flush=True)
         sys.exit(err.exit_code)
+    if result.rank:
+        return
     print(summary(result), flush=True)
     print(result.export_dir, flush=True)
 
@@ -62,10 +65,14 @@ def summary(result: TrainResult) -> str:
 def fit(cfg: Mapping[str, Any], run_dir: str | Path) -> TrainResult:
     """Train, validate, check β monotonicity and export into ``run_dir/export``."""
     from autotts.discovery.settings import settings_from
+    from autotts.scale.objectives import check_scale
+    from autotts.scale.ranks import leave_process_group
 
     start = time.monotonic()
     settings = settings_from(cfg)
+    check_scale(settings)
     torch.set_num_threads(settings.threads)
+    os.environ.setdefault("OMP_NUM_THREADS", str(settings.threads))  # else Lightning's DDP launcher sets its own
     run_dir = Path(run_dir)
     search, validation = _load_stores(settings)
     _check_checkpoint(settings.ckpt_path)
@@ -81,6 +88,11 @@ def fit(cfg: Mapping[str, Any], run_dir: str | Path) -> TrainResult:
     module.validate()  # the generations since the last validation, if any
     checkpoint = run_dir / "checkpoints" / "last.ckpt"
     trainer.save_checkpoint(checkpoint)
+    leave_process_group()  # the last collective (DDP) is behind us
+    if trainer.global_rank:  # DDP: the other ranks hold the same state; rank 0 checks and exports
+        return TrainResult(run_dir / "export", checkpoint, module.generation, module.best_generation,
+                           module.best_score, {}, module.validations, module.history, time.monotonic() - start,
+                           trainer.global_rank)
     monotone = _monotone(module)
     export_dir = _export(module, search, validation, monotone, run_dir / "export")
     _log_final(logger, module, monotone, run_dir)
@@ -147,13 +159,16 @@ def _quiet_libraries() -> None:
     logging.getLogger("evotorch").setLevel(logging.ERROR)
     for message in (".*does not have many workers.*", ".*configure_optimizers.*", ".*returned None.*",
                     ".*LeafSpec.*", ".*Checkpoint directory.*exists and is not empty.*", ".*GPU available but not used.*",
-                    ".*dirpath has changed.*", ".*To copy construct from a tensor.*"):
+                    ".*dirpath has changed.*", ".*To copy construct from a tensor.*",
+                    ".*sync_dist=True.*"):  # DDP: every rank validates the same weights to the same score
         warnings.filterwarnings("ignore", message=message)
 
 
 def _make_logger(settings: Any, run_dir: Path) -> Any:
     """Lightning's W&B logger around a run we start ourselves (offline unless logger.wandb.offline=false)."""
-    if settings.logger.kind != "wandb":
+    from lightning.pytorch.utilities import rank_zero_only
+
+    if settings.logger.kind != "wandb" or rank_zero_only.rank:  # DDP: one W&B run, from rank 0
         return None
     import wandb
     from lightning.pytorch.loggers import WandbLogger
@@ -168,12 +183,15 @@ def _make_trainer(settings: Any, run_dir: Path, logger: Any) -> Any:
     import lightning.pytorch as pl
     from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
 
+    from autotts.scale.ranks import strategy_for
+
     callbacks: list = [ModelCheckpoint(dirpath=run_dir / "checkpoints", save_top_k=0, save_last=True)]
     if settings.trainer.progress_bar:
         callbacks.append(RichProgressBar())
     t = settings.trainer
     cycles = -(-t.generations // t.validate_every) + (settings.ckpt_path is not None)  # an epoch = k generations
     return pl.Trainer(accelerator=t.accelerator, devices=t.devices, max_epochs=cycles,
+                      strategy=strategy_for(t.strategy, t.accelerator, t.devices), use_distributed_sampler=False,
                       logger=logger if logger is not None else False, callbacks=callbacks,
                       default_root_dir=str(run_dir), num_sanity_val_steps=0, reload_dataloaders_every_n_epochs=1,
                       enable_model_summary=False, enable_progress_bar=settings.trainer.progress_bar,

@@ -58,24 +58,25 @@ def rollout(store: ReplayStore, episodes: Episodes, controller: Any, context: di
         if recorder is not None:
             recorder.on_state(state, rows)
         done = state.obs.done
-        if bool(done.all()):
+        n_live = done.numel() - int(done.sum())  # the round's one host sync (the loop must know when to end)
+        if n_live == 0:
             break
-        live = (~done).nonzero().squeeze(1)
-        if live.numel() < compact_below * done.numel():
-            _record(out, state, rows, done)
+        if n_live < compact_below * done.numel():
+            live = (~done).nonzero().squeeze(1)
+            _record(out, state, rows, done.nonzero().squeeze(1))
             state, memory, rows = index_tree(state, live), index_tree(memory, live), rows[live]
     else:
         raise RuntimeError(f"controller did not stop within {max_rounds} rounds")
-    _record(out, state, rows, torch.ones_like(state.obs.done))
+    _record(out, state, rows, torch.arange(rows.numel(), device=dev))
     gold = store.gold[episodes.question.to(dev)]
     return Rollout(answer=out["answer"], correct=(out["answer"] == gold) & (out["answer"] >= 0),
                    tokens=out["tokens"], rounds=out["rounds"], opened=out["opened"])
 
 
-def _record(out: dict[str, Tensor], state: EnvState, rows: Tensor, mask: Tensor) -> None:
+def _record(out: dict[str, Tensor], state: EnvState, rows: Tensor, pick: Tensor) -> None:
+    """Write the outcome of batch rows `pick` (indices: no further host syncs) to their episodes."""
     obs = state.obs
-    idx = rows[mask]
-    out["answer"][idx] = obs.result[mask]
-    out["tokens"][idx] = obs.total_cost[mask]
-    out["rounds"][idx] = obs.round[mask]
-    out["opened"][idx] = obs.n_open[mask]
+    idx = rows.index_select(0, pick)
+    for name, value in (("answer", obs.result), ("tokens", obs.total_cost), ("rounds", obs.round),
+                        ("opened", obs.n_open)):
+        out[name].index_copy_(0, idx, value.index_select(0, pick).to(out[name].dtype))

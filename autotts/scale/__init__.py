@@ -1,0 +1,9 @@
+"""Scale-out of the ES search: one generation's population scored over Ray actors or DDP ranks.
+
+Members of a population are independent given the generation's common random
+numbers (episodes, β values), so the population splits into contiguous shards
+(`shards`), each scored where the stores already live -- a Ray actor that built
+the objective once from a picklable recipe (`recipe`, `ray_pool`), or a DDP
+rank that scores its slice and all-gathers the rest (`ranks`). `objectives`
+picks one from the run's settings; `syncs` counts the host syncs a rollout makes.
+"""
