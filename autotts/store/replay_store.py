@@ -106,6 +106,12 @@ class ReplayStore:
             run[..., k] = torch.where(same, run[..., k - 1] + 1, valid[..., k].long())
         return run
 
+    @cached_property
+    def probe_lookup(self) -> tuple[Tensor, Tensor]:
+        """(answer id, `probe_run`) of every probe as flat int32 vectors: the env gathers from them every round,
+        and int32 halves the memory traffic of the int64 fields."""
+        return self.probes.to(torch.int32).reshape(-1), self.probe_run.to(torch.int32).reshape(-1)
+
     def to(self, device: torch.device | str) -> "ReplayStore":
         tensors = {k: getattr(self, k).to(device) for k in TENSOR_FIELDS}
         return ReplayStore(**tensors, vocab=self.vocab, questions=self.questions,
