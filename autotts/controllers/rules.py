@@ -16,7 +16,7 @@ from typing import Any, Callable, Protocol, Sequence
 import torch
 from torch import Tensor
 
-from autotts.controllers.vote import ordered_vote
+from autotts.controllers.vote import slot_vote_table
 from autotts.env.state import ACTIVE, FINISHED, PRUNED, Action, Observation
 
 
@@ -37,7 +37,9 @@ class Decision:
     """One round's action under construction; each field remembers the rule that set it.
 
     Open and per-branch fields stay None until a rule sets them, so the env
-    skips the work (see `Action`).
+    skips the work (see `Action`). Per-branch fields are int32/bool and merged
+    with arithmetic rather than `torch.where`, which is 5-10x slower on [E,B]
+    on CPU; `branch_by` is int16 (rule ids are small).
     """
 
     def __init__(self, obs: Observation):
@@ -57,7 +59,7 @@ class Decision:
 
     def set_stop(self, mask: Tensor, answer: Tensor, override: bool = False) -> None:
         """Answer now in episodes `mask` (unless an earlier rule decided, or `override`)."""
-        m = mask if override else mask & (self.stop_by < 0)
+        m = mask if override else mask & ~self.stop  # stop is set exactly where stop_by is
         self.stop = self.stop | m
         self.answer = torch.where(m, answer, self.answer)
         self.stop_by = torch.where(m, self.rule, self.stop_by)
@@ -77,15 +79,15 @@ class Decision:
     def set_branch(self, mask: Tensor, advance: Tensor | int = 0, prune: bool | Tensor = False,
                    override: bool = False) -> None:
         """Per-branch decision [E,B]: advance k intervals (0 = hold) or prune."""
-        if self.advance is None:  # first branch rule: nothing to merge with
-            self.advance = torch.where(mask, advance, 0)
+        if self.advance is None or not bool(self.branch_by.max() >= 0):  # nothing decided yet: nothing to merge
+            self.advance = _pick(mask, advance, 0)
             self.prune = mask & prune if isinstance(prune, Tensor) else (mask if prune else torch.zeros_like(mask))
-            self.branch_by = torch.where(mask, self.rule, -1)
+            self.branch_by = _pick(mask, self.rule, -1, torch.int16)
             return
         m = mask if override else mask & (self.branch_by < 0)
-        self.advance = torch.where(m, advance, self.advance)
-        self.prune = torch.where(m, prune, self.prune)
-        self.branch_by = torch.where(m, self.rule, self.branch_by)
+        self.advance = _pick(m, advance, self.advance)
+        self.prune = (m & prune) | (self.prune & ~m)
+        self.branch_by = _pick(m, self.rule, self.branch_by)
 
     def to_action(self) -> Action:
         why = {"stop": self.stop_by}
@@ -95,6 +97,19 @@ class Decision:
             why["branch"] = self.branch_by
         return Action(stop=self.stop, answer=self.answer, prune=self.prune, advance=self.advance,
                       open=self.open, full_read=self.full_read, priority=self.priority, why=why)
+
+
+def _pick(mask: Tensor, value: Tensor | int, other: Tensor | int, dtype: torch.dtype = torch.int32) -> Tensor:
+    """``torch.where(mask, value, other)`` for [E,B] integer fields, as arithmetic (several times faster on CPU).
+
+    The result is int32 (or `dtype`) unless a tensor operand is wider.
+    """
+    m = mask.to(dtype)
+    if not isinstance(other, Tensor):
+        other = torch.full(mask.shape, other, dtype=dtype, device=mask.device) if other else torch.zeros_like(m)
+    if isinstance(value, Tensor) and value.dtype == torch.bool:
+        value = value.to(dtype)
+    return other + m * (value - other)
 
 
 RuleFn = Callable[[Observation, Any, dict, Decision], None]
@@ -168,8 +183,12 @@ def completed_vote(obs: Observation) -> tuple[Tensor, Tensor, Tensor]:
 
 def slot_vote(obs: Observation, include: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """Majority of the current answers of `include`d slots, ties to the earliest opened slot."""
-    key = torch.arange(obs.slots, device=include.device)[None, :].expand_as(include)
-    return ordered_vote(obs.answer, include, key)
+    return slot_vote_table(obs.answer, include)
+
+
+def row_count(mask: Tensor) -> Tensor:
+    """[E] number of True entries per row of an [E,B] mask (an int32 sum: `any(1)` is ~5x slower on CPU)."""
+    return mask.sum(1, dtype=torch.int32)
 
 
 def default_answer(obs: Observation) -> Tensor:
@@ -242,4 +261,4 @@ GUARDS: dict[str, Callable[..., Rule]] = {
 }
 
 __all__ = ["ACTIVE", "FINISHED", "PRUNED", "Controller", "Decision", "GUARDS", "Rule", "RuleEngine", "RuleProgram",
-           "completed_vote", "default_answer", "slot_vote"]
+           "completed_vote", "default_answer", "row_count", "slot_vote"]

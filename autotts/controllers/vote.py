@@ -50,6 +50,35 @@ def ordered_vote(answer: Tensor, include: Tensor, key: Tensor) -> tuple[Tensor, 
     return winner, top1, top2
 
 
+def slot_vote_table(answer: Tensor, include: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """`ordered_vote` with ties to the earliest slot (key = slot index), without a sort.
+
+    Each slot looks up how many included slots share its answer in a per-episode
+    count table (one scatter-add, one gather); the winner is the slot with the
+    largest ``count * B + (B - 1 - slot)``, i.e. the earliest slot of the most
+    frequent answer. A row sort costs ~5 ms on [3000,64] on our CPUs, this ~1 ms.
+    answer: [E,B] ids (excluded slots may hold -1); include: [E,B] bool.
+    """
+    e, b = answer.shape
+    dev = answer.device
+    if e == 0:
+        empty = torch.zeros(0, dtype=torch.long, device=dev)
+        return empty - 1, empty, empty
+    ids = answer.clamp(min=0)
+    width = int(ids.max()) + 1
+    cell = (torch.arange(e, device=dev) * width)[:, None] + ids
+    table = torch.zeros(e * width, dtype=torch.int16, device=dev)  # counts <= B
+    table.scatter_add_(0, cell.view(-1), include.view(-1).to(torch.int16))
+    count = table.index_select(0, cell.view(-1)).view(e, b).to(torch.int32) * include
+    slot = torch.arange(b - 1, -1, -1, dtype=torch.int32, device=dev)
+    best = (count * b + slot).amax(1).long()  # excluded slots score < b, below any included one
+    top1 = best // b
+    first = b - 1 - best % b
+    winner = torch.where(top1 > 0, answer.gather(1, first[:, None]).squeeze(1).long(), -1)
+    top2 = (count * (answer != winner.to(answer.dtype)[:, None])).amax(1).long()
+    return winner, top1, top2
+
+
 def weighted_vote(answer: Tensor, include: Tensor, key: Tensor, weight: Tensor) -> Tensor:
     """Winner [E] by summed `weight` per answer (ties to the smallest `key`); -1 if nothing included."""
     run, run_answer, first, valid, idx = _groups(answer, include, key)

@@ -13,8 +13,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from autotts.controllers.rules import Decision, Rule, RuleProgram, slot_vote
-from autotts.env.state import ACTIVE, FINISHED, PRUNED, Observation
+from autotts.controllers.rules import Decision, Rule, RuleProgram, row_count
+from autotts.controllers.vote import slot_vote_table
+from autotts.env.flat import flat_nonzero
+from autotts.env.state import ACTIVE, FINISHED, Observation
 
 OPEN, FIRST_FORWARD, EVALUATE = 0, 1, 2
 
@@ -46,26 +48,41 @@ class ParallelProbe(RuleProgram):
 
     def update(self, obs: Observation, mem: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict]:
         evaluate = mem["phase"] == EVALUATE
-        active = (obs.status == ACTIVE) | (obs.status == FINISHED)
-        winner, _, _ = slot_vote(obs, active)
-        n_active = active.sum(1)
-        guard = evaluate & (mem["step"] >= self.warm_up) & (n_active > 1)
         unfinished = obs.status == ACTIVE
-        counting = guard[:, None] & unfinished
-        off = torch.where(counting, torch.where(obs.answer != winner[:, None], mem["off"] + 1, 0), mem["off"])
-        prune = counting & (off >= self.patience)
-        pruned_rows = prune.any(1)
-        if bool(pruned_rows.any()):
-            rewon, _, _ = slot_vote(obs, active & ~prune)
-            winner = torch.where(pruned_rows, rewon, winner)
+        active = unfinished | (obs.status == FINISHED)
+        winner = slot_vote_table(obs.answer, active)[0]
+        n_active = row_count(active)
+        guard = evaluate & (mem["step"] >= self.warm_up) & (n_active > 1)
+        off, prune = mem["off"], None
+        if bool(guard.any()):  # off-track counters stay 0 through warm-up
+            off, prune = self._off_track(obs, off, guard[:, None] & unfinished, winner)
+        left = unfinished
+        if prune is not None and bool(prune.any()):
+            winner = self._revote(obs, active & ~prune, prune, winner)
+            left = unfinished & ~prune
+        else:
+            prune = None
         stable = torch.where(winner == mem["prev"], mem["stable"] + 1, 0)
-        left = (unfinished & ~prune).any(1)
         derived = {"evaluate": evaluate, "winner": winner, "prune": prune, "no_active": n_active == 0,
-                   "stable": stable, "left": left}
+                   "stable": stable, "left": row_count(left) > 0, "unfinished": unfinished}
         mem = dict(mem, off=off)
         mem["stable"] = torch.where(evaluate & (n_active > 0), stable, mem["stable"])
         mem["prev"] = torch.where(evaluate & (n_active > 0), winner, mem["prev"])
         return mem, derived
+
+    def _off_track(self, obs: Observation, off: Tensor, counting: Tensor, winner: Tensor) -> tuple[Tensor, Tensor]:
+        """Counted branches: off-track +1 if their answer is not the winner, else 0; those at patience are pruned."""
+        agree = obs.answer == winner.to(obs.answer.dtype)[:, None]
+        # where(counting, where(agree, 0, off + 1), off), as arithmetic: torch.where is slow on [E,B] on CPU.
+        off = (off + counting) * ~(counting & agree)
+        return off, counting & (off >= self.patience)
+
+    @staticmethod
+    def _revote(obs: Observation, kept: Tensor, prune: Tensor, winner: Tensor) -> Tensor:
+        """The winner over the branches that survive this round's prunes, recomputed only where some were pruned."""
+        rows = flat_nonzero(row_count(prune) > 0)
+        rewon = slot_vote_table(obs.answer.index_select(0, rows), kept.index_select(0, rows))[0]
+        return winner.index_copy(0, rows, rewon)
 
     def commit(self, obs: Observation, mem: dict[str, Tensor], derived: dict, d: Decision) -> dict[str, Tensor]:
         phase = mem["phase"]
@@ -91,8 +108,8 @@ class ParallelProbe(RuleProgram):
         d.set_stop(derived["evaluate"] & (mem["step"] + 1 >= self.max_steps), derived["winner"])
 
     def _prune(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
-        d.set_branch(derived["prune"], prune=True)
+        if derived["prune"] is not None:
+            d.set_branch(derived["prune"], prune=True)
 
     def _forward(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
-        forwarding = (mem["phase"] != OPEN)[:, None] & (obs.status == ACTIVE)
-        d.set_branch(forwarding, advance=self.burst)
+        d.set_branch((mem["phase"] != OPEN)[:, None] & derived["unfinished"], advance=self.burst)
