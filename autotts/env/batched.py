@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from autotts.env.episodes import Episodes
-from autotts.env.flat import flat_nonzero, gather, put
+from autotts.env.fastops import equal, flat_nonzero, gather, put, rows_and
 from autotts.env.pool import add_completions, empty_pool
 from autotts.env.state import (ACTIVE, FINISH, FINISHED, KEY_OPEN, KEY_ROUND, NOT_FINISHED, PRUNED, Action, EnvState,
                                Hidden, Observation, PoolTable)
@@ -114,7 +114,7 @@ def _fold_pool(obs: Observation, pool: PoolTable, flat: dict[str, Tensor], idx: 
 
 
 def _prune(flat: dict[str, Tensor], prune: Tensor, acting: Tensor) -> None:
-    idx = flat_nonzero(prune & acting[:, None])
+    idx = flat_nonzero(rows_and(prune, acting))
     status = gather(flat["status"], idx)
     put(flat["status"], idx, torch.where(status == ACTIVE, PRUNED, status))
 
@@ -128,7 +128,7 @@ def _advance(store: ReplayStore, obs: Observation, hid: Hidden, flat: dict[str, 
     patched on a short list, so no dense select runs over the long one.
     """
     status = flat["status"].view(obs.status.shape)  # after this step's prunes
-    idx = flat_nonzero((action.advance > 0) & (status == ACTIVE) & acting[:, None])
+    idx = flat_nonzero(rows_and((action.advance > 0) & equal(status, ACTIVE), acting))
     if idx.numel() == 0:
         return idx
     adv = gather(action.advance.reshape(-1), idx)
@@ -171,10 +171,13 @@ def _open(store: ReplayStore, obs: Observation, hid: Hidden, flat: dict[str, Ten
     k = int(count.max()) if count.numel() else 0
     if k == 0:
         return count, count[:0]
-    j = torch.arange(k, device=count.device)
-    pick = flat_nonzero(j[None, :] < count[:, None])
-    row = pick // k
-    slot = gather(obs.n_open, row) + pick % k
+    if k == 1:  # at most one open per episode: the rows that open are the picks
+        row = flat_nonzero(count)
+        slot = gather(obs.n_open, row)
+    else:
+        pick = flat_nonzero(torch.arange(k, device=count.device)[None, :] < count[:, None])
+        row = pick // k
+        slot = gather(obs.n_open, row) + pick % k
     idx = row * obs.slots + slot
     # A probe-open of a branch with no probes finishes it at once, as the reference's explore step does.
     finishes = gather(hid.n_probes.view(-1), idx) == 0
@@ -183,11 +186,11 @@ def _open(store: ReplayStore, obs: Observation, hid: Hidden, flat: dict[str, Ten
     first_probe = gather(store.probe_lookup[0], gather(hid.probe_base.view(-1), idx))
     opened_round = gather(obs.round, row)
     put(flat["status"], idx, torch.where(finishes, FINISHED, ACTIVE))
-    put(flat["depth"], idx, (~finishes).long())
+    put(flat["depth"], idx, ~finishes)
     put(flat["answer"], idx, torch.where(finishes, gather(hid.final.view(-1), idx), first_probe))
     put(flat["streak"], idx, 1)
-    put(flat["cost"], idx, torch.where(finishes, gather(hid.length.view(-1), idx), gather(obs.delta, row)))
+    put(flat["cost"], idx, torch.where(finishes, gather(hid.length.view(-1), idx), gather(hid.delta.view(-1), idx)))
     key = opened_round * KEY_ROUND + KEY_OPEN + slot
     put(flat["finish_key"], idx, torch.where(finishes, key, NOT_FINISHED))
     put(flat["opened_round"], idx, opened_round)
-    return count, idx[finishes]
+    return count, gather(idx, flat_nonzero(finishes))

@@ -16,7 +16,8 @@ import torch
 from torch import Tensor
 
 from autotts.controllers.rules import Decision, Rule, RuleProgram
-from autotts.controllers.vote import beta_confidence, ordered_vote
+from autotts.controllers.vote import beta_confidence, slot_vote_table
+from autotts.env.fastops import any_true, equal, flat_nonzero, row_count, rows_and
 from autotts.env.state import ACTIVE, FINISHED, KEY_OPEN, Observation
 
 MAX_BRANCH, MAX_OUTER = 64, 500
@@ -76,7 +77,7 @@ class CMC(RuleProgram):
         return {"phase": zeros.clone(), "r": zeros.clone(), "n_h": zeros.clone(),
                 "ema": torch.zeros(e, dtype=torch.float64, device=dev),
                 "hist": torch.zeros((e, self.s.t_ema), dtype=torch.float64, device=dev),
-                "disagree": torch.zeros((e, b), dtype=torch.int32, device=dev)}
+                "disagree": torch.zeros((e, b), dtype=torch.int16, device=dev)}  # < MAX_OUTER rounds
 
     # ---- memory update: F-J of the round just probed, then A-E of the next -------------------
 
@@ -93,7 +94,8 @@ class CMC(RuleProgram):
         delta = torch.where(mem["n_h"] >= 2, hist[:, -1] - first, 0.0)
         warm = mem["r"] >= s.warm_up
         gate = review & warm & (obs.pool_size >= s.min_complete) & (ema >= s.conf_thresh) & (delta >= -s.delta_slack)
-        resolved = review & ~(obs.status == ACTIVE).any(1)
+        alive = equal(obs.status, ACTIVE)
+        resolved = review & (row_count(alive) == 0)
         capped = review & (mem["r"] + 1 >= MAX_OUTER)
         stops = gate | resolved | capped
         wants = (review & (obs.n_open < s.max_branch_use) & (obs.n_open < MAX_BRANCH) & (delta <= s.trend_thresh)
@@ -105,12 +107,12 @@ class CMC(RuleProgram):
         r = torch.where(review & ~stops, mem["r"] + 1, mem["r"])
         probe = ((mem["phase"] == PROBE) | (review & ~stops & ~widening)) & (obs.n_open > 0)
         mem.update(ema=ema, hist=hist, r=r)
-        mem, plan = self._plan_probe(obs, mem, probe, conf)
+        mem, plan = self._plan_probe(obs, mem, probe, conf, alive)
         derived = {"gate": gate, "resolved": resolved, "capped": capped, "winner": obs.pool_winner,
                    "widen": widen, "widening": widening, **plan}
         return mem, derived
 
-    def _plan_probe(self, obs: Observation, mem: dict[str, Tensor], probe: Tensor, conf: Tensor
+    def _plan_probe(self, obs: Observation, mem: dict[str, Tensor], probe: Tensor, conf: Tensor, alive: Tensor
                     ) -> tuple[dict[str, Tensor], dict]:
         """A-E for the episodes in `probe`: first EMA update, disagreement, abandonment, depth budgets."""
         s = self.s
@@ -118,41 +120,58 @@ class CMC(RuleProgram):
         shifted = torch.cat([mem["hist"][:, 1:], ema[:, None]], dim=1)
         hist = torch.where(probe[:, None], shifted, mem["hist"])
         n_h = torch.where(probe, (mem["n_h"] + 1).clamp(max=s.t_ema), mem["n_h"])
-        w0 = obs.pool_winner
-        alive = obs.status == ACTIVE
-        counting = (probe & (mem["r"] >= s.warm_up) & (w0 >= 0))[:, None] & alive
-        agree = obs.answer == w0[:, None]
-        disagree = torch.where(counting, torch.where(agree, 0, mem["disagree"] + 1), mem["disagree"])
-        abandon = self._abandon_mask(counting, disagree, alive)
-        aligned = counting & agree
-        budget = torch.where(aligned, s.burst_aligned, 1)
+        counting = probe & (mem["r"] >= s.warm_up) & (obs.pool_winner >= 0)
+        disagree, abandon, aligned = mem["disagree"], None, None
+        if any_true(counting):  # C-D only run once warm and with a pool winner
+            disagree, abandon, aligned = self._disagreement(obs, disagree, rows_and(alive, counting), alive)
+        advance = rows_and(alive, probe)
+        if abandon is not None:
+            advance = advance & ~abandon
+        budget = advance.to(torch.int32)
+        if aligned is not None and s.burst_aligned != 1:
+            budget += (advance & aligned).to(torch.int32) * (s.burst_aligned - 1)
         # E: probe in order of probe_count (= depth - 1 for live branches) descending, then spawn order.
         cap = KEY_OPEN // obs.slots - 1
-        slot = torch.arange(obs.slots, device=obs.depth.device)[None, :]
-        priority = (cap - obs.depth.clamp(max=cap)) * obs.slots + slot
+        top = torch.arange(cap * obs.slots, (cap + 1) * obs.slots, dtype=torch.int32, device=obs.depth.device)
+        priority = torch.sub(top, obs.depth.clamp(max=cap), alpha=obs.slots)  # (cap - depth) * slots + slot
         mem = dict(mem, ema=ema, hist=hist, n_h=n_h, disagree=disagree)
-        plan = {"probe": probe, "abandon": abandon, "advance": probe[:, None] & alive & ~abandon,
-                "budget": budget, "priority": priority}
+        plan = {"probe": probe, "abandon": abandon, "advance": advance, "budget": budget, "priority": priority}
         return mem, plan
 
-    def _abandon_mask(self, counting: Tensor, disagree: Tensor, alive: Tensor) -> Tensor:
-        """D: abandon candidates (disagree >= patience), most-disagreeing first, keeping two alive."""
+    def _disagreement(self, obs: Observation, disagree: Tensor, counting: Tensor, alive: Tensor
+                      ) -> tuple[Tensor, Tensor | None, Tensor]:
+        """C-D on the `counting` branches: disagreement counters, abandonment (None if none), agreement with W0."""
+        aligned = counting & equal(obs.answer, obs.pool_winner[:, None])
+        # where(counting, where(agree, 0, disagree + 1), disagree), as arithmetic: torch.where is slow on [E,B].
+        disagree = (disagree + counting) * ~aligned
+        return disagree, self._abandon_mask(counting, disagree, alive), aligned
+
+    def _abandon_mask(self, counting: Tensor, disagree: Tensor, alive: Tensor) -> Tensor | None:
+        """D: abandon candidates (disagree >= patience), most-disagreeing first, keeping two alive; None if none."""
         cand = counting & (disagree >= self.s.abandon_patience)
-        limit = (alive.sum(1) - 2).clamp(min=0)
-        over = cand.sum(1) > limit
-        if not bool(over.any()):
+        if not any_true(cand):
+            return None
+        limit = (row_count(alive) - 2).clamp(min=0)
+        over = row_count(cand) > limit
+        if not any_true(over):
             return cand
-        rows = over.nonzero().squeeze(1)
-        d, c = disagree[rows], cand[rows]
-        b = d.shape[1]
-        slot = torch.arange(b, device=d.device)[None, :]
-        # Stable order: most disagreement first, then spawn order; non-candidates last.
-        key = torch.where(c, (d.max() + 1 - d) * b + slot, (1 << 40) + slot)
-        rank = torch.empty_like(key).scatter_(1, key.argsort(dim=1), slot.expand_as(key))
-        keep = c & (rank < limit[rows][:, None])
-        cand = cand.clone()
-        cand[rows] = keep
+        cand = rows_and(cand, ~over | (limit > 0))  # episodes with two branches alive abandon none
+        partial = flat_nonzero(over & (limit > 0))
+        if partial.numel():
+            cand = cand.index_copy(0, partial, self._first_candidates(cand.index_select(0, partial),
+                                                                      disagree.index_select(0, partial),
+                                                                      limit.index_select(0, partial)))
         return cand
+
+    @staticmethod
+    def _first_candidates(cand: Tensor, disagree: Tensor, limit: Tensor) -> Tensor:
+        """The first `limit` [R] candidates of each row, most disagreement first, then spawn order (a stable sort)."""
+        b = cand.shape[1]
+        slot = torch.arange(b, device=cand.device)[None, :]
+        d = disagree.long()
+        key = torch.where(cand, (d.max() + 1 - d) * b + slot, (1 << 40) + slot)  # non-candidates last
+        rank = torch.empty_like(key).scatter_(1, key.argsort(dim=1), slot.expand_as(key))
+        return cand & (rank < limit[:, None])
 
     # ---- rules ---------------------------------------------------------------------------------
 
@@ -177,7 +196,8 @@ class CMC(RuleProgram):
         d.set_open(derived["widening"], derived["widen"])
 
     def _abandon(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
-        d.set_branch(derived["abandon"], prune=True)
+        if derived["abandon"] is not None:
+            d.set_branch(derived["abandon"], prune=True)
 
     def _allocate(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
         d.set_branch(derived["advance"], advance=derived["budget"])
@@ -196,6 +216,5 @@ class CMC(RuleProgram):
         if empty.numel():
             status, answer = obs.status[empty], obs.answer[empty]
             kept = ((status == ACTIVE) | (status == FINISHED)) & (answer >= 0)
-            slot = torch.arange(obs.slots, device=answer.device).expand_as(answer)
-            out[empty] = ordered_vote(answer, kept, slot)[0]
+            out[empty] = slot_vote_table(answer, kept)[0]
         return out

@@ -13,9 +13,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from autotts.controllers.rules import Decision, Rule, RuleProgram, row_count
-from autotts.controllers.vote import slot_vote_table
-from autotts.env.flat import flat_nonzero
+from autotts.controllers.rules import Decision, Rule, RuleProgram
+from autotts.controllers.vote import slot_winner
+from autotts.env.fastops import any_true, equal, flat_nonzero, row_count, rows_and
 from autotts.env.state import ACTIVE, FINISHED, Observation
 
 OPEN, FIRST_FORWARD, EVALUATE = 0, 1, 2
@@ -44,20 +44,20 @@ class ParallelProbe(RuleProgram):
         e, b, dev = obs.num_episodes, obs.slots, obs.status.device
         zeros = torch.zeros(e, dtype=torch.long, device=dev)
         return {"phase": zeros.clone(), "step": zeros.clone(), "stable": zeros.clone(), "prev": zeros - 1,
-                "off": torch.zeros((e, b), dtype=torch.int32, device=dev)}
+                "off": torch.zeros((e, b), dtype=torch.int16, device=dev)}  # <= max_steps
 
     def update(self, obs: Observation, mem: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict]:
         evaluate = mem["phase"] == EVALUATE
-        unfinished = obs.status == ACTIVE
-        active = unfinished | (obs.status == FINISHED)
-        winner = slot_vote_table(obs.answer, active)[0]
+        unfinished = equal(obs.status, ACTIVE)
+        active = unfinished | equal(obs.status, FINISHED)
+        winner = slot_winner(obs.answer, active)
         n_active = row_count(active)
         guard = evaluate & (mem["step"] >= self.warm_up) & (n_active > 1)
         off, prune = mem["off"], None
-        if bool(guard.any()):  # off-track counters stay 0 through warm-up
-            off, prune = self._off_track(obs, off, guard[:, None] & unfinished, winner)
+        if any_true(guard):  # off-track counters stay 0 through warm-up
+            off, prune = self._off_track(obs, off, rows_and(unfinished, guard), winner)
         left = unfinished
-        if prune is not None and bool(prune.any()):
+        if prune is not None and any_true(prune):
             winner = self._revote(obs, active & ~prune, prune, winner)
             left = unfinished & ~prune
         else:
@@ -72,7 +72,7 @@ class ParallelProbe(RuleProgram):
 
     def _off_track(self, obs: Observation, off: Tensor, counting: Tensor, winner: Tensor) -> tuple[Tensor, Tensor]:
         """Counted branches: off-track +1 if their answer is not the winner, else 0; those at patience are pruned."""
-        agree = obs.answer == winner.to(obs.answer.dtype)[:, None]
+        agree = equal(obs.answer, winner[:, None])
         # where(counting, where(agree, 0, off + 1), off), as arithmetic: torch.where is slow on [E,B] on CPU.
         off = (off + counting) * ~(counting & agree)
         return off, counting & (off >= self.patience)
@@ -81,7 +81,7 @@ class ParallelProbe(RuleProgram):
     def _revote(obs: Observation, kept: Tensor, prune: Tensor, winner: Tensor) -> Tensor:
         """The winner over the branches that survive this round's prunes, recomputed only where some were pruned."""
         rows = flat_nonzero(row_count(prune) > 0)
-        rewon = slot_vote_table(obs.answer.index_select(0, rows), kept.index_select(0, rows))[0]
+        rewon = slot_winner(obs.answer.index_select(0, rows), kept.index_select(0, rows))
         return winner.index_copy(0, rows, rewon)
 
     def commit(self, obs: Observation, mem: dict[str, Tensor], derived: dict, d: Decision) -> dict[str, Tensor]:
