@@ -38,9 +38,9 @@ class Decision:
     """One round's action under construction; each field remembers the rule that set it.
 
     Open and per-branch fields stay None until a rule sets them, so the env
-    skips the work (see `Action`). Per-branch fields are int32/bool (`branch_by`
-    int16: rule ids are small), because on CPU an [E,B] op costs about the
-    bytes it moves.
+    skips the work (see `Action`). Per-branch fields are int32/bool and `branch_by`
+    is int8 (rule ids are small, see `RuleEngine`): on CPU an [E,B] op costs
+    about the bytes it moves.
     """
 
     def __init__(self, obs: Observation):
@@ -69,6 +69,8 @@ class Decision:
     def set_open(self, mask: Tensor, count: Tensor | int, full_read: bool | Tensor = False,
                  override: bool = False) -> None:
         if self.open is None:
+            if not any_true(mask):  # nothing opens anywhere yet: `open` stays None and the env skips opening
+                return
             e = self._shape[0]
             self.open = torch.zeros(e, dtype=torch.long, device=self._dev)
             self.full_read = torch.zeros(e, dtype=torch.bool, device=self._dev)
@@ -84,16 +86,24 @@ class Decision:
         if self._decided is None or not any_true(self._decided):  # nothing decided yet: nothing to merge with
             self.advance = (advance.to(torch.int32) * mask if isinstance(advance, Tensor)
                             else mask.to(torch.int32).mul_(advance))
-            self.prune = mask & prune if isinstance(prune, Tensor) else (mask if prune else torch.zeros_like(mask))
-            self.branch_by = mask.to(torch.int16).mul_(self.rule + 1).sub_(1)
-            self._decided = mask
+            self.branch_by = mask.view(torch.int8) * (self.rule + 1) - 1
+            self._decided, self.prune = mask, None
+        else:
+            mask = mask if override else mask & ~self._decided
+            # where(m, new, old) as old + m * (new - old): torch.where is several times slower on [E,B] on CPU.
+            self.advance = self.advance + mask * (advance - self.advance)
+            self.branch_by = self.branch_by + mask.view(torch.int8) * (self.rule - self.branch_by)
+            self._decided = self._decided | mask
+        self._set_prune(mask, prune)
+
+    def _set_prune(self, mask: Tensor, prune: bool | Tensor) -> None:
+        """Prune (or keep) the branches in `mask`; `prune` stays None while no branch is pruned (the env skips it)."""
+        if isinstance(prune, bool) and not prune:
+            if self.prune is not None:
+                self.prune = self.prune & ~mask
             return
-        m = mask if override else mask & ~self._decided
-        # where(m, new, old) written as old + m * (new - old): torch.where is several times slower on [E,B] on CPU.
-        self.advance = self.advance + m * (advance - self.advance)
-        self.prune = (m & prune) | (self.prune & ~m)
-        self.branch_by = self.branch_by + m * (self.rule - self.branch_by)
-        self._decided = self._decided | m
+        new = mask & prune if isinstance(prune, Tensor) else mask
+        self.prune = new if self.prune is None else new | (self.prune & ~mask)
 
     def to_action(self) -> Action:
         why = {"stop": self.stop_by}
@@ -149,6 +159,8 @@ class RuleEngine:
         self.guards = tuple(guards)
         self.slots = program.slots
         self.reasons = tuple(r.name for r in program.rules) + tuple(f"guard:{g.name}" for g in self.guards)
+        if len(self.reasons) > 127:
+            raise ValueError(f"{len(self.reasons)} rules and guards: at most 127 (reason codes are int8)")
 
     def init(self, obs: Observation, context: dict[str, Tensor] | None = None) -> Any:
         return self.program.init(obs, context)

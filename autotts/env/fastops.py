@@ -38,9 +38,10 @@ def gather(flat: Tensor, idx: Tensor) -> Tensor:
 
 def put(flat: Tensor, idx: Tensor, value: Tensor | int) -> None:
     """`flat[idx] = value` in place for a 1-D `flat`; idx must be int64."""
-    if not isinstance(value, Tensor):
-        value = torch.full_like(idx, value, dtype=flat.dtype)
-    flat.scatter_(0, idx, value.to(flat.dtype))
+    if isinstance(value, Tensor):
+        flat.scatter_(0, idx, value.to(flat.dtype))
+    else:
+        flat.index_fill_(0, idx, value)
 
 
 def equal(x: Tensor, value: Tensor | int) -> Tensor:

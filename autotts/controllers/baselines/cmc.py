@@ -60,6 +60,7 @@ class CMC(RuleProgram):
         self.beta = float(beta)
         self.s = CMCSchedule.from_beta(beta)
         self.slots = min(MAX_BRANCH, max(self.s.max_branch_use, self.s.n_init))
+        self._keys: dict[tuple, Tensor] = {}
         self.rules = (
             Rule("initial_cohort", self._initial),
             Rule("nothing_opened", self._nothing_opened),
@@ -85,45 +86,43 @@ class CMC(RuleProgram):
         s = self.s
         conf = beta_confidence(obs.pool_top1, obs.pool_top2, obs.slots)
         review = mem["phase"] == REVIEW
-        mem = dict(mem)
-        # F-G: second EMA update of the round, overwriting its history entry.
+        alive = equal(obs.status, ACTIVE)
+        n_alive = row_count(alive)
+        # F-G: second EMA update of the round. hist[:, -1] always holds the current ema, so it is overwritten.
         ema = torch.where(review, (1 - s.alpha) * mem["ema"] + s.alpha * conf, mem["ema"])
         hist = mem["hist"].clone()
-        hist[:, -1] = torch.where(review, ema, hist[:, -1])
-        first = hist.gather(1, (s.t_ema - mem["n_h"]).clamp(0, s.t_ema - 1)[:, None]).squeeze(1)
-        delta = torch.where(mem["n_h"] >= 2, hist[:, -1] - first, 0.0)
-        warm = mem["r"] >= s.warm_up
-        gate = review & warm & (obs.pool_size >= s.min_complete) & (ema >= s.conf_thresh) & (delta >= -s.delta_slack)
-        alive = equal(obs.status, ACTIVE)
-        resolved = review & (row_count(alive) == 0)
-        capped = review & (mem["r"] + 1 >= MAX_OUTER)
-        stops = gate | resolved | capped
-        wants = (review & (obs.n_open < s.max_branch_use) & (obs.n_open < MAX_BRANCH) & (delta <= s.trend_thresh)
-                 & (mem["r"] >= max(1, s.warm_up // 2)) & (ema < s.conf_thresh))
-        widen = torch.minimum((s.max_branch_use - obs.n_open).clamp(min=0),
-                              torch.full_like(obs.n_open, s.widen_burst)).clamp(max=MAX_BRANCH) * wants
-        widen = torch.minimum(widen, obs.n_avail - obs.n_open)
-        widening = ~stops & (widen > 0)
-        r = torch.where(review & ~stops, mem["r"] + 1, mem["r"])
-        probe = ((mem["phase"] == PROBE) | (review & ~stops & ~widening)) & (obs.n_open > 0)
-        mem.update(ema=ema, hist=hist, r=r)
-        mem, plan = self._plan_probe(obs, mem, probe, conf, alive)
+        hist[:, -1] = ema
+        # delta = newest - oldest of the last min(n_h, T) entries; with fewer than two the oldest is the newest.
+        delta = ema - hist.gather(1, (s.t_ema - mem["n_h"]).clamp(max=s.t_ema - 1)[:, None]).squeeze(1)
+        r = mem["r"]
+        gate = review & (r >= s.warm_up) & (obs.pool_size >= s.min_complete) & (ema >= s.conf_thresh) & (
+            delta >= -s.delta_slack)
+        resolved = review & (n_alive == 0)
+        capped = review & (r + 1 >= MAX_OUTER)
+        go_on = review & ~(gate | resolved | capped)
+        # J: open up to widen_burst more while under both branch caps, the trend is flat and confidence lags.
+        wants = go_on & (delta <= s.trend_thresh) & (r >= max(1, s.warm_up // 2)) & (ema < s.conf_thresh)
+        room = torch.minimum(min(s.max_branch_use, MAX_BRANCH) - obs.n_open, obs.n_avail - obs.n_open)
+        widen = room.clamp(0, s.widen_burst) * wants
+        widening = widen > 0
+        probe = ((mem["phase"] == PROBE) | (go_on & ~widening)) & (obs.n_open > 0)
+        mem = dict(mem, ema=ema, hist=hist, r=r + go_on)
+        mem, plan = self._plan_probe(obs, mem, probe, conf, alive, n_alive)
         derived = {"gate": gate, "resolved": resolved, "capped": capped, "winner": obs.pool_winner,
                    "widen": widen, "widening": widening, **plan}
         return mem, derived
 
-    def _plan_probe(self, obs: Observation, mem: dict[str, Tensor], probe: Tensor, conf: Tensor, alive: Tensor
-                    ) -> tuple[dict[str, Tensor], dict]:
+    def _plan_probe(self, obs: Observation, mem: dict[str, Tensor], probe: Tensor, conf: Tensor, alive: Tensor,
+                    n_alive: Tensor) -> tuple[dict[str, Tensor], dict]:
         """A-E for the episodes in `probe`: first EMA update, disagreement, abandonment, depth budgets."""
         s = self.s
         ema = torch.where(probe, (1 - s.alpha) * mem["ema"] + s.alpha * conf, mem["ema"])
-        shifted = torch.cat([mem["hist"][:, 1:], ema[:, None]], dim=1)
-        hist = torch.where(probe[:, None], shifted, mem["hist"])
-        n_h = torch.where(probe, (mem["n_h"] + 1).clamp(max=s.t_ema), mem["n_h"])
+        hist = torch.where(probe[:, None], torch.cat([mem["hist"][:, 1:], ema[:, None]], dim=1), mem["hist"])
+        n_h = (mem["n_h"] + probe).clamp(max=s.t_ema)
         counting = probe & (mem["r"] >= s.warm_up) & (obs.pool_winner >= 0)
         disagree, abandon, aligned = mem["disagree"], None, None
         if any_true(counting):  # C-D only run once warm and with a pool winner
-            disagree, abandon, aligned = self._disagreement(obs, disagree, rows_and(alive, counting), alive)
+            disagree, abandon, aligned = self._disagreement(obs, disagree, rows_and(alive, counting), n_alive)
         advance = rows_and(alive, probe)
         if abandon is not None:
             advance = advance & ~abandon
@@ -132,36 +131,43 @@ class CMC(RuleProgram):
             budget += (advance & aligned).to(torch.int32) * (s.burst_aligned - 1)
         # E: probe in order of probe_count (= depth - 1 for live branches) descending, then spawn order.
         cap = KEY_OPEN // obs.slots - 1
-        top = torch.arange(cap * obs.slots, (cap + 1) * obs.slots, dtype=torch.int32, device=obs.depth.device)
-        priority = torch.sub(top, obs.depth.clamp(max=cap), alpha=obs.slots)  # (cap - depth) * slots + slot
+        priority = torch.sub(self._top_keys(obs), obs.depth.clamp(max=cap), alpha=obs.slots)
         mem = dict(mem, ema=ema, hist=hist, n_h=n_h, disagree=disagree)
         plan = {"probe": probe, "abandon": abandon, "advance": advance, "budget": budget, "priority": priority}
         return mem, plan
 
-    def _disagreement(self, obs: Observation, disagree: Tensor, counting: Tensor, alive: Tensor
+    def _top_keys(self, obs: Observation) -> Tensor:
+        """[B] int32 (cap * B + slot), cap = KEY_OPEN // B - 1: priority (cap - depth) * B + slot is this - depth * B."""
+        key = (obs.slots, obs.depth.device)
+        if self._keys.get(key) is None:
+            cap = KEY_OPEN // obs.slots - 1
+            self._keys[key] = torch.arange(cap * obs.slots, (cap + 1) * obs.slots, dtype=torch.int32, device=key[1])
+        return self._keys[key]
+
+    def _disagreement(self, obs: Observation, disagree: Tensor, counting: Tensor, n_alive: Tensor
                       ) -> tuple[Tensor, Tensor | None, Tensor]:
         """C-D on the `counting` branches: disagreement counters, abandonment (None if none), agreement with W0."""
         aligned = counting & equal(obs.answer, obs.pool_winner[:, None])
         # where(counting, where(agree, 0, disagree + 1), disagree), as arithmetic: torch.where is slow on [E,B].
         disagree = (disagree + counting) * ~aligned
-        return disagree, self._abandon_mask(counting, disagree, alive), aligned
+        return disagree, self._abandon_mask(counting, disagree, n_alive), aligned
 
-    def _abandon_mask(self, counting: Tensor, disagree: Tensor, alive: Tensor) -> Tensor | None:
+    def _abandon_mask(self, counting: Tensor, disagree: Tensor, n_alive: Tensor) -> Tensor | None:
         """D: abandon candidates (disagree >= patience), most-disagreeing first, keeping two alive; None if none."""
         cand = counting & (disagree >= self.s.abandon_patience)
         if not any_true(cand):
             return None
-        limit = (row_count(alive) - 2).clamp(min=0)
-        over = row_count(cand) > limit
-        if not any_true(over):
-            return cand
-        cand = rows_and(cand, ~over | (limit > 0))  # episodes with two branches alive abandon none
-        partial = flat_nonzero(over & (limit > 0))
-        if partial.numel():
-            cand = cand.index_copy(0, partial, self._first_candidates(cand.index_select(0, partial),
-                                                                      disagree.index_select(0, partial),
-                                                                      limit.index_select(0, partial)))
-        return cand
+        limit = (n_alive - 2).clamp(min=0)
+        n_cand = row_count(cand)
+        partial = flat_nonzero((n_cand > limit) & (limit > 0))
+        first = None
+        if partial.numel():  # more candidates than may go: the first `limit` of them
+            first = self._first_candidates(cand.index_select(0, partial), disagree.index_select(0, partial),
+                                           limit.index_select(0, partial))
+        cand = rows_and(cand, n_cand <= limit)  # every candidate goes, or (two alive) none
+        if first is not None:
+            cand = cand.index_copy(0, partial, first)
+        return cand if any_true(cand) else None
 
     @staticmethod
     def _first_candidates(cand: Tensor, disagree: Tensor, limit: Tensor) -> Tensor:
