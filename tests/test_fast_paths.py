@@ -16,7 +16,7 @@ from autotts.controllers.rules import Decision
 from autotts.controllers.vote import ordered_vote, slot_vote_table, slot_winner
 from autotts.env.batched import reset, step
 from autotts.env.episodes import random_episodes, reference_episodes
-from autotts.env.fastops import any_true, equal, flat_nonzero, row_count, rows_and
+from autotts.env.fastops import any_true, equal, flat_nonzero, positive, row_count, rows_and
 from autotts.env.state import ACTIVE, FINISH, FINISHED, Action
 from autotts.store import build_store
 from random_stores import random_records
@@ -29,7 +29,7 @@ def test_fastops_match_plain_torch(seed: int) -> None:
     col = torch.randint(-1, 4, (37,), generator=g)
     mask = torch.rand((37, 64), generator=g) < 0.3
     rows = torch.rand(37, generator=g) < 0.5
-    assert torch.equal(equal(x, 2), x == 2)
+    assert torch.equal(equal(x, 2), x == 2) and torch.equal(positive(x), x > 0)
     assert torch.equal(equal(x, col[:, None]), x == col[:, None])
     assert torch.equal(rows_and(mask, rows), mask & rows[:, None])
     assert torch.equal(row_count(mask), mask.sum(1).to(torch.int32))

@@ -84,26 +84,25 @@ class Decision:
                    override: bool = False) -> None:
         """Per-branch decision [E,B]: advance k intervals (0 = hold) or prune."""
         if self._decided is None or not any_true(self._decided):  # nothing decided yet: nothing to merge with
-            self.advance = (advance.to(torch.int32) * mask if isinstance(advance, Tensor)
-                            else mask.to(torch.int32).mul_(advance))
+            self.advance, self.prune = _masked(advance, mask), None
             self.branch_by = mask.view(torch.int8) * (self.rule + 1) - 1
-            self._decided, self.prune = mask, None
-        else:
-            mask = mask if override else mask & ~self._decided
-            # where(m, new, old) as old + m * (new - old): torch.where is several times slower on [E,B] on CPU.
+            self._decided = mask
+        elif override:
+            # where(mask, new, old) as old + mask * (new - old): torch.where is several times slower on [E,B] on CPU.
             self.advance = self.advance + mask * (advance - self.advance)
             self.branch_by = self.branch_by + mask.view(torch.int8) * (self.rule - self.branch_by)
             self._decided = self._decided | mask
-        self._set_prune(mask, prune)
-
-    def _set_prune(self, mask: Tensor, prune: bool | Tensor) -> None:
-        """Prune (or keep) the branches in `mask`; `prune` stays None while no branch is pruned (the env skips it)."""
-        if isinstance(prune, bool) and not prune:
-            if self.prune is not None:
-                self.prune = self.prune & ~mask
-            return
-        new = mask & prune if isinstance(prune, Tensor) else mask
-        self.prune = new if self.prune is None else new | (self.prune & ~mask)
+        else:
+            # Undecided branches hold advance 0 and reason -1, so a later rule only adds to them.
+            mask = mask & ~self._decided
+            self.advance = self.advance + _masked(advance, mask)
+            self.branch_by = self.branch_by + mask.view(torch.int8) * (self.rule + 1)
+            self._decided = self._decided | mask
+        if isinstance(prune, Tensor) or prune:
+            new = mask & prune if isinstance(prune, Tensor) else mask
+            self.prune = new if self.prune is None else new | (self.prune & ~mask)
+        elif override and self.prune is not None:
+            self.prune = self.prune & ~mask  # (undecided branches are never pruned)
 
     def to_action(self) -> Action:
         why = {"stop": self.stop_by}
@@ -113,6 +112,11 @@ class Decision:
             why["branch"] = self.branch_by
         return Action(stop=self.stop, answer=self.answer, prune=self.prune, advance=self.advance,
                       open=self.open, full_read=self.full_read, priority=self.priority, why=why)
+
+
+def _masked(value: Tensor | int, mask: Tensor) -> Tensor:
+    """``torch.where(mask, value, 0)`` as an int32 (or wider) product: cheaper than where on [E,B] on CPU."""
+    return value.to(torch.int32) * mask if isinstance(value, Tensor) else mask.to(torch.int32).mul_(value)
 
 
 RuleFn = Callable[[Observation, Any, dict, Decision], None]

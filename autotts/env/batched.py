@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from autotts.env.episodes import Episodes
-from autotts.env.fastops import equal, flat_nonzero, gather, put, rows_and
+from autotts.env.fastops import equal, flat_nonzero, gather, positive, put, rows_and
 from autotts.env.pool import add_completions, empty_pool
 from autotts.env.state import (ACTIVE, FINISH, FINISHED, KEY_OPEN, KEY_ROUND, NOT_FINISHED, PRUNED, Action, EnvState,
                                Hidden, Observation, PoolTable)
@@ -128,7 +128,7 @@ def _advance(store: ReplayStore, obs: Observation, hid: Hidden, flat: dict[str, 
     patched on a short list, so no dense select runs over the long one.
     """
     status = flat["status"].view(obs.status.shape)  # after this step's prunes
-    idx = flat_nonzero(rows_and((action.advance > 0) & equal(status, ACTIVE), acting))
+    idx = flat_nonzero(rows_and(positive(action.advance) & equal(status, ACTIVE), acting))
     if idx.numel() == 0:
         return idx
     adv = gather(action.advance.reshape(-1), idx)
@@ -179,18 +179,35 @@ def _open(store: ReplayStore, obs: Observation, hid: Hidden, flat: dict[str, Ten
         row = pick // k
         slot = gather(obs.n_open, row) + pick % k
     idx = row * obs.slots + slot
+    opened_round = gather(obs.round, row)
+    put(flat["opened_round"], idx, opened_round)
+    put(flat["streak"], idx, 1)
     # A probe-open of a branch with no probes finishes it at once, as the reference's explore step does.
     finishes = gather(hid.n_probes.view(-1), idx) == 0
     if action.full_read is not None:
         finishes = finishes | gather(action.full_read, row)
-    first_probe = gather(store.probe_lookup[0], gather(hid.probe_base.view(-1), idx))
-    opened_round = gather(obs.round, row)
-    put(flat["status"], idx, torch.where(finishes, FINISHED, ACTIVE))
-    put(flat["depth"], idx, ~finishes)
-    put(flat["answer"], idx, torch.where(finishes, gather(hid.final.view(-1), idx), first_probe))
-    put(flat["streak"], idx, 1)
-    put(flat["cost"], idx, torch.where(finishes, gather(hid.length.view(-1), idx), gather(hid.delta.view(-1), idx)))
-    key = opened_round * KEY_ROUND + KEY_OPEN + slot
-    put(flat["finish_key"], idx, torch.where(finishes, key, NOT_FINISHED))
-    put(flat["opened_round"], idx, opened_round)
-    return count, gather(idx, flat_nonzero(finishes))
+    full = flat_nonzero(finishes)
+    if full.numel() < idx.numel():
+        _open_probes(store, hid, flat, idx if full.numel() == 0 else gather(idx, flat_nonzero(~finishes)))
+    if full.numel() == 0:
+        return count, full
+    if full.numel() < idx.numel():
+        idx, slot, opened_round = gather(idx, full), gather(slot, full), gather(opened_round, full)
+    _open_full(hid, flat, idx, opened_round * KEY_ROUND + KEY_OPEN + slot)
+    return count, idx
+
+
+def _open_probes(store: ReplayStore, hid: Hidden, flat: dict[str, Tensor], idx: Tensor) -> None:
+    """probe_new: reveal probe 0 of each branch for delta tokens."""
+    put(flat["status"], idx, ACTIVE)
+    put(flat["depth"], idx, 1)
+    put(flat["answer"], idx, gather(store.probe_lookup[0], gather(hid.probe_base.view(-1), idx)))
+    put(flat["cost"], idx, gather(hid.delta.view(-1), idx))
+
+
+def _open_full(hid: Hidden, flat: dict[str, Tensor], idx: Tensor, key: Tensor) -> None:
+    """A full read (or the explore step of a branch without probes): the final answer for the whole length."""
+    put(flat["status"], idx, FINISHED)
+    put(flat["answer"], idx, gather(hid.final.view(-1), idx))
+    put(flat["cost"], idx, gather(hid.length.view(-1), idx))
+    put(flat["finish_key"], idx, key)
