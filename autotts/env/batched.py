@@ -97,7 +97,7 @@ def step(store: ReplayStore, state: EnvState, action: Action, donate: bool = Fal
         done.append(opened_done)
     pool = state.pool
     if done and sum(d.numel() for d in done):
-        pool, summary = _fold_pool(obs, state.pool, flat, torch.cat(done), copy)
+        pool, summary = _fold_pool(obs, state.pool, flat, done[0] if len(done) == 1 else torch.cat(done), copy)
         out.update(summary)
     new = replace(obs, **out, n_open=n_open, round=obs.round + acting.long(), done=obs.done | stop,
                   result=torch.where(stop, action.answer, obs.result))
@@ -142,9 +142,7 @@ def _advance(store: ReplayStore, obs: Observation, hid: Hidden, flat: dict[str, 
     cost = gather(flat["cost"], idx) + n_rev * delta
     # An active branch was opened as a probe (depth >= 1) and holds its latest probe, so the probe at
     # depth - 1 is its answer (and its run its streak) whether or not this advance revealed anything.
-    answers, runs = store.probe_lookup
-    last = gather(hid.probe_base.view(-1), idx) + depth - 1
-    answer, streak = gather(answers, last), gather(runs, last)
+    answer, streak = _probe_at(store, gather(hid.probe_base.view(-1), idx) + depth - 1)
     fin = flat_nonzero(adv > remaining)  # positions (in idx) of the branches read past their last probe
     done = gather(idx, fin)
     if fin.numel():
@@ -201,7 +199,7 @@ def _open_probes(store: ReplayStore, hid: Hidden, flat: dict[str, Tensor], idx: 
     """probe_new: reveal probe 0 of each branch for delta tokens."""
     put(flat["status"], idx, ACTIVE)
     put(flat["depth"], idx, 1)
-    put(flat["answer"], idx, gather(store.probe_lookup[0], gather(hid.probe_base.view(-1), idx)))
+    put(flat["answer"], idx, _probe_at(store, gather(hid.probe_base.view(-1), idx))[0])
     put(flat["cost"], idx, gather(hid.delta.view(-1), idx))
 
 
@@ -211,3 +209,10 @@ def _open_full(hid: Hidden, flat: dict[str, Tensor], idx: Tensor, key: Tensor) -
     put(flat["answer"], idx, gather(hid.final.view(-1), idx))
     put(flat["cost"], idx, gather(hid.length.view(-1), idx))
     put(flat["finish_key"], idx, key)
+
+
+def _probe_at(store: ReplayStore, flat_index: Tensor) -> tuple[Tensor, Tensor]:
+    """int32 answer id and run length (`ReplayStore.probe_run`) of the probes at flat indices into store.probes."""
+    table, bits = store.probe_lookup
+    packed = gather(table, flat_index)
+    return (packed >> bits).to(torch.int32), (packed & ((1 << bits) - 1)).to(torch.int32)

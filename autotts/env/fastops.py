@@ -39,7 +39,7 @@ def gather(flat: Tensor, idx: Tensor) -> Tensor:
 def put(flat: Tensor, idx: Tensor, value: Tensor | int) -> None:
     """`flat[idx] = value` in place for a 1-D `flat`; idx must be int64."""
     if isinstance(value, Tensor):
-        flat.scatter_(0, idx, value.to(flat.dtype))
+        flat.scatter_(0, idx, value if value.dtype == flat.dtype else value.to(flat.dtype))
     else:
         flat.index_fill_(0, idx, value)
 

@@ -73,6 +73,6 @@ def _add_one(pool: PoolTable, summary: dict[str, Tensor], rows: Tensor, a: Tenso
     same = a == w
     takes = ~same & ((c > t1) | ((c == t1) & (f < fw)))
     summary["pool_top2"].scatter_(0, rows, torch.where(same, t2, torch.where(takes, t1, torch.maximum(t2, c))))
-    summary["pool_top1"].scatter_(0, rows, torch.where(same | takes, c, t1))
+    summary["pool_top1"].scatter_(0, rows, torch.maximum(t1, c))  # c = t1 + 1 if same, c >= t1 if it takes the lead
     summary["pool_winner"].scatter_(0, rows, torch.where(takes, a, w))
     summary["pool_size"].scatter_(0, rows, size + 1)
