@@ -95,7 +95,8 @@ class Decision:
         else:
             # Undecided branches hold advance 0 and reason -1, so a later rule only adds to them.
             mask = mask & ~self._decided
-            self.advance = self.advance + _masked(advance, mask)
+            if isinstance(advance, Tensor) or advance:
+                self.advance = self.advance + _masked(advance, mask)
             self.branch_by = self.branch_by + mask.view(torch.int8) * (self.rule + 1)
             self._decided = self._decided | mask
         if isinstance(prune, Tensor) or prune:
@@ -116,7 +117,9 @@ class Decision:
 
 def _masked(value: Tensor | int, mask: Tensor) -> Tensor:
     """``torch.where(mask, value, 0)`` as an int32 (or wider) product: cheaper than where on [E,B] on CPU."""
-    return value.to(torch.int32) * mask if isinstance(value, Tensor) else mask.to(torch.int32).mul_(value)
+    if isinstance(value, Tensor):
+        return (value if value.dtype in (torch.int32, torch.int64) else value.to(torch.int32)) * mask
+    return mask.to(torch.int32).mul_(value) if value else torch.zeros(mask.shape, dtype=torch.int32, device=mask.device)
 
 
 RuleFn = Callable[[Observation, Any, dict, Decision], None]

@@ -126,9 +126,10 @@ class CMC(RuleProgram):
         advance = rows_and(alive, probe)
         if abandon is not None:
             advance = advance & ~abandon
-        budget = advance.to(torch.int32)
+        # Budget 1, or burst_aligned for branches agreeing with W0 (int8 views of the masks: no casts).
+        budget = advance.view(torch.int8)
         if aligned is not None and s.burst_aligned != 1:
-            budget += (advance & aligned).to(torch.int32) * (s.burst_aligned - 1)
+            budget = torch.add(budget, (advance & aligned).view(torch.int8), alpha=s.burst_aligned - 1)
         # E: probe in order of probe_count (= depth - 1 for live branches) descending, then spawn order.
         cap = KEY_OPEN // obs.slots - 1
         priority = torch.sub(self._top_keys(obs), obs.depth.clamp(max=cap), alpha=obs.slots)
