@@ -169,13 +169,7 @@ def _open(store: ReplayStore, obs: Observation, hid: Hidden, flat: dict[str, Ten
     k = int(count.max()) if count.numel() else 0
     if k == 0:
         return count, count[:0]
-    if k == 1:  # at most one open per episode: the rows that open are the picks
-        row = flat_nonzero(count)
-        slot = gather(obs.n_open, row)
-    else:
-        pick = flat_nonzero(torch.arange(k, device=count.device)[None, :] < count[:, None])
-        row = pick // k
-        slot = gather(obs.n_open, row) + pick % k
+    row, slot = _slots_to_open(obs, count, k)
     idx = row * obs.slots + slot
     opened_round = gather(obs.round, row)
     put(flat["opened_round"], idx, opened_round)
@@ -193,6 +187,16 @@ def _open(store: ReplayStore, obs: Observation, hid: Hidden, flat: dict[str, Ten
         idx, slot, opened_round = gather(idx, full), gather(slot, full), gather(opened_round, full)
     _open_full(hid, flat, idx, opened_round * KEY_ROUND + KEY_OPEN + slot)
     return count, idx
+
+
+def _slots_to_open(obs: Observation, count: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """(row, slot) of each branch to open: slots n_open .. n_open + count - 1 of each row; k = count.max()."""
+    if k == 1:  # at most one per episode: the rows that open are the picks
+        row = flat_nonzero(count)
+        return row, gather(obs.n_open, row)
+    pick = flat_nonzero(torch.arange(k, device=count.device)[None, :] < count[:, None])
+    row = pick // k
+    return row, gather(obs.n_open, row) + pick % k
 
 
 def _open_probes(store: ReplayStore, hid: Hidden, flat: dict[str, Tensor], idx: Tensor) -> None:

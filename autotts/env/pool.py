@@ -3,9 +3,10 @@
 Every controller that votes on finished branches (SC/ASC/ESC in read order,
 CMC in completion order, the learned policy's pool features) asks for the same
 statistic, and recomputing it from [E,B] every round is the dominant cost. The
-env instead folds in each completion as it happens, in completion-key order, so
-a round costs O(completions). `autotts.controllers.vote.ordered_vote` is the
-from-scratch definition it must agree with (tested).
+env instead keeps per-episode tallies (count and first completion key of each
+final answer) and updates the vote only for the episodes that completed
+something this round. `autotts.controllers.vote.ordered_vote` is the
+from-scratch definition it must agree with (tests/test_fast_paths.py).
 """
 
 from __future__ import annotations
