@@ -30,33 +30,47 @@ def add_completions(pool: PoolTable, summary: dict[str, Tensor], rows: Tensor, a
                     keys: Tensor) -> None:
     """Fold completions (episode row, final answer id, completion key) into `pool` and `summary`, in place.
 
-    `summary` holds pool_winner/pool_top1/pool_top2/pool_size [E]. With at most one
-    completion per episode the leader changes locally (`_add_one`); otherwise the
-    tallies take all completions at once and the touched episodes are re-voted
-    from their tallies (`_revote`), which does not depend on the order they came in.
+    `summary` holds pool_winner/pool_top1/pool_top2/pool_size [E]. Only the touched
+    episodes' entries change; the result does not depend on the order of the lists.
     """
     if rows.numel() == 0:
         return
     if rows.numel() == 1 or bool((rows[1:] > rows[:-1]).all()):
         _add_one(pool, summary, rows, answers, keys)  # at most one completion per episode, rows ascending
-        return
-    cell = rows * pool.count.shape[1] + answers
-    pool.count.view(-1).index_add_(0, cell, torch.ones_like(cell))
-    pool.first.view(-1).scatter_reduce_(0, cell, keys, reduce="amin")
-    touched = torch.zeros(pool.count.shape[0], dtype=torch.bool, device=rows.device).index_fill_(0, rows, True)
-    _revote(pool, summary, flat_nonzero(touched))
+    else:
+        _add_many(pool, summary, rows, answers, keys)
 
 
-def _revote(pool: PoolTable, summary: dict[str, Tensor], rows: Tensor) -> None:
-    """Recompute the summary of episodes `rows` from their tallies: most completions, ties to the earliest first key."""
-    count, first = pool.count.index_select(0, rows), pool.first.index_select(0, rows)
-    # Keys are < 2^41 and counts <= 2^20, so count * 2^42 - first orders by count, then by earliest key.
-    best = (count * (1 << 42) - first).argmax(1, keepdim=True)
-    top1 = count.gather(1, best)
-    summary["pool_winner"].index_copy_(0, rows, torch.where(top1 > 0, best, -1).squeeze(1))
-    summary["pool_top1"].index_copy_(0, rows, top1.squeeze(1))
-    summary["pool_top2"].index_copy_(0, rows, count.scatter(1, best, 0).amax(1))
-    summary["pool_size"].index_copy_(0, rows, count.sum(1))
+def _add_many(pool: PoolTable, summary: dict[str, Tensor], rows: Tensor, a: Tensor, k: Tensor) -> None:
+    """Several completions per episode at once (any order): tallies first, then each touched episode's vote.
+
+    Counts only grow, so the new leader is the old leader or one of the answers that just
+    completed, and the runner-up's count is the old one or that of such a candidate.
+    Answers rank by ``count * 2^42 - first key`` (keys < 2^41 and distinct per answer).
+    """
+    width = pool.count.shape[1]
+    count, first = pool.count.view(-1), pool.first.view(-1)
+    a = a.long()
+    cell = rows * width + a
+    count.index_add_(0, cell, torch.ones_like(cell))
+    first.scatter_reduce_(0, cell, k, reduce="amin")
+    winner, top1, top2 = (summary[n] for n in ("pool_winner", "pool_top1", "pool_top2"))
+    c_new = count.index_select(0, cell)
+    score_new = c_new * (1 << 42) - first.index_select(0, cell)
+    # The old leaders of the touched episodes, as candidates too (score -1: no leader yet).
+    touched = flat_nonzero(torch.zeros_like(winner, dtype=torch.bool).index_fill_(0, rows, True))
+    w = winner.index_select(0, touched)
+    w_cell = touched * width + w.clamp(min=0)
+    c_w = count.index_select(0, w_cell) * (w >= 0)
+    score_w = torch.where(w >= 0, c_w * (1 << 42) - first.index_select(0, w_cell), -1)
+    best = torch.full_like(winner, -1).index_copy_(0, touched, score_w).scatter_reduce_(0, rows, score_new, "amax")
+    won = flat_nonzero(score_new == best.index_select(0, rows))  # completions whose answer leads now
+    winner.index_copy_(0, rows.index_select(0, won), a.index_select(0, won))
+    new_w = winner.index_select(0, touched)
+    top1.index_copy_(0, touched, count.index_select(0, touched * width + new_w))
+    top2.scatter_reduce_(0, rows, c_new * (a != winner.index_select(0, rows)), "amax")
+    top2.index_copy_(0, touched, torch.maximum(top2.index_select(0, touched), c_w * (w != new_w)))
+    summary["pool_size"].index_add_(0, rows, torch.ones_like(rows))
 
 
 def _add_one(pool: PoolTable, summary: dict[str, Tensor], rows: Tensor, a: Tensor, k: Tensor) -> None:

@@ -112,4 +112,4 @@ class ParallelProbe(RuleProgram):
             d.set_branch(derived["prune"], prune=True)
 
     def _forward(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
-        d.set_branch((mem["phase"] != OPEN)[:, None] & derived["unfinished"], advance=self.burst)
+        d.set_branch(rows_and(derived["unfinished"], mem["phase"] != OPEN), advance=self.burst)
