@@ -139,7 +139,7 @@ def _advance(store: ReplayStore, obs: Observation, hid: Hidden, flat: dict[str, 
     n_rev = torch.minimum(adv, remaining)
     depth = depth0 + n_rev
     delta = gather(hid.delta.view(-1), idx)
-    cost = gather(flat["cost"], idx) + n_rev * delta
+    cost = depth * delta  # an active branch has paid delta for each probe it revealed, nothing else
     # An active branch was opened as a probe (depth >= 1) and holds its latest probe, so the probe at
     # depth - 1 is its answer (and its run its streak) whether or not this advance revealed anything.
     answer, streak = _probe_at(store, gather(hid.probe_base.view(-1), idx) + depth - 1)

@@ -186,7 +186,10 @@ class CMC(RuleProgram):
         d.set_open(mem["phase"] == START, self.s.n_init)
 
     def _nothing_opened(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
-        d.set_stop((mem["phase"] != START) & (obs.n_open == 0), torch.full_like(obs.n_open, -1))
+        # Almost never true: test it first, a no-op set_stop still costs several ops.
+        nothing = (mem["phase"] != START) & (obs.n_open == 0)
+        if any_true(nothing):
+            d.set_stop(nothing, torch.full_like(obs.n_open, -1))
 
     def _gate(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
         d.set_stop(derived["gate"], derived["winner"])

@@ -92,11 +92,15 @@ class ParallelProbe(RuleProgram):
     def _open_cohort(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
         d.set_open(mem["phase"] == OPEN, self.num_chains)
 
+    # Rules whose condition almost never holds check it first: a no-op set_stop still costs several ops.
     def _nothing_opened(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
-        d.set_stop((mem["phase"] == FIRST_FORWARD) & (obs.n_open == 0), torch.full_like(obs.n_open, -1))
+        nothing = (mem["phase"] == FIRST_FORWARD) & (obs.n_open == 0)
+        if any_true(nothing):
+            d.set_stop(nothing, torch.full_like(obs.n_open, -1))
 
     def _no_active(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
-        d.set_stop(derived["evaluate"] & derived["no_active"], mem["prev"])
+        if any_true(derived["no_active"]):
+            d.set_stop(derived["evaluate"] & derived["no_active"], mem["prev"])
 
     def _stable(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
         d.set_stop(derived["evaluate"] & (derived["stable"] >= self.T), derived["winner"])
@@ -105,7 +109,9 @@ class ParallelProbe(RuleProgram):
         d.set_stop(derived["evaluate"] & ~derived["left"], derived["winner"])
 
     def _max_steps(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
-        d.set_stop(derived["evaluate"] & (mem["step"] + 1 >= self.max_steps), derived["winner"])
+        capped = derived["evaluate"] & (mem["step"] + 1 >= self.max_steps)
+        if any_true(capped):
+            d.set_stop(capped, derived["winner"])
 
     def _prune(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
         if derived["prune"] is not None:
