@@ -89,7 +89,8 @@ def test_reference_protocol_pool_matches_too() -> None:
     while not bool(state.obs.done.all()):
         state = step(store, state, _random_action(state.obs, g))
         winner, top1, top2 = ordered_vote(state.obs.answer, state.obs.status == FINISHED, state.obs.finish_key)
-        assert torch.equal(state.obs.pool_winner, winner) and torch.equal(state.obs.pool_top2, top2)
+        assert torch.equal(state.obs.pool_winner, winner) and torch.equal(state.obs.pool_top1, top1)
+        assert torch.equal(state.obs.pool_top2, top2)
 
 
 def test_decision_merges_like_where() -> None:

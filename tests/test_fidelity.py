@@ -41,7 +41,8 @@ def reference_csv() -> Path:
 
 def rows_for(store_name: str) -> list[dict]:
     """The CSV rows of one store that this test checks (all SC/ASC/ESC knobs, the PP/CMC subset)."""
-    rows = [r for r in csv.DictReader(open(reference_csv())) if f"{r['model']}/{r['dataset']}" == store_name]
+    with open(reference_csv(), newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if f"{r['model']}/{r['dataset']}" == store_name]
     return [r for r in rows if OURS[r["method"]] not in SUBSET or float(r["knob"]) in SUBSET[OURS[r["method"]]]]
 
 

@@ -14,6 +14,7 @@ from autotts.env.fastops import flat_nonzero
 from autotts.env.state import Action, EnvState, index_tree
 from autotts.store.replay_store import ReplayStore
 
+
 class Recorder(Protocol):
     """Watches a rollout. `rows` maps batch rows to episode ids (the batch shrinks as episodes end).
 
