@@ -13,6 +13,8 @@ import torch
 from scipy.special import betainc
 from torch import Tensor
 
+from autotts.env.fastops import equal
+
 _BIG = 1 << 62
 _COUNT_SHIFT = 1 << 40  # counts dominate keys (keys < 2^40)
 
@@ -48,6 +50,51 @@ def ordered_vote(answer: Tensor, include: Tensor, key: Tensor) -> tuple[Tensor, 
     top2 = counts.scatter(1, best, 0).max(dim=1).values
     winner = torch.where(top1 > 0, run_answer.gather(1, best).squeeze(1), -1)
     return winner, top1, top2
+
+
+def slot_vote_table(answer: Tensor, include: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """`ordered_vote` with ties to the earliest slot (key = slot index), without a sort.
+
+    answer: [E,B] ids (excluded slots may hold -1); include: [E,B] bool.
+    """
+    count, winner, top1 = _slot_counts(answer, include)
+    top2 = (count * ~equal(answer, winner[:, None])).amax(1).long() if answer.numel() else top1
+    return winner, top1, top2
+
+
+def slot_winner(answer: Tensor, include: Tensor) -> Tensor:
+    """The winner of `slot_vote_table` alone (saves the runner-up's count)."""
+    return _slot_counts(answer, include)[1]
+
+
+def _slot_counts(answer: Tensor, include: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Per-slot count of its answer among included slots [E,B] (0 if excluded), winner [E] and top1 [E].
+
+    Each slot looks up its answer's count in a per-episode table (one scatter-add,
+    one gather); the winner is the slot with the largest ``count * B + (B - 1 - slot)``,
+    i.e. the earliest slot of the most frequent answer. A row sort costs 5-20 ms
+    on [3000,64] on our CPUs, this ~1-2 ms.
+    """
+    e, b = answer.shape
+    dev = answer.device
+    if answer.numel() == 0:
+        empty = torch.zeros(e, dtype=torch.long, device=dev)
+        return torch.zeros((e, b), dtype=torch.int32, device=dev), empty - 1, empty
+    # Row e owns cells [end_e - width_e, end_e): one per id up to its largest, shifted so that -1 has one.
+    # Sizing rows by their own largest id keeps the table (zeroed every call) ~4x smaller than E x vocab.
+    width = answer.amax(1).long() + 2
+    end = width.cumsum(0)
+    cell = torch.add(answer, (end - width + 1)[:, None]).view(-1)
+    small = torch.int8 if b < 128 else torch.int16  # counts <= B
+    table = torch.zeros(int(end[-1]), dtype=small, device=dev)
+    table.scatter_add_(0, cell, include.reshape(-1).to(small))
+    count = table.index_select(0, cell).view(e, b).to(torch.int32) * include
+    slot = torch.arange(b - 1, -1, -1, dtype=torch.int32, device=dev)
+    best = (count * b + slot).amax(1).long()  # excluded slots score < b, below any included one
+    top1 = best // b
+    first = b - 1 - best % b
+    winner = torch.where(top1 > 0, answer.gather(1, first[:, None]).squeeze(1).long(), -1)
+    return count, winner, top1
 
 
 def weighted_vote(answer: Tensor, include: Tensor, key: Tensor, weight: Tensor) -> Tensor:

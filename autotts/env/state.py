@@ -92,6 +92,7 @@ class Hidden:
     final: Tensor       # [E,B] final answer id
     probe_base: Tensor  # [E,B] flat index of probe 0 in store.probes.view(-1)
     branch: Tensor      # [E,B] branch index in the store (-1 beyond n_avail)
+    delta: Tensor       # [E,B] the episode's interval in tokens, per slot (sparse work needs no row lookup)
 
 
 @dataclass(frozen=True)

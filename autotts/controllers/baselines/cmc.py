@@ -16,7 +16,8 @@ import torch
 from torch import Tensor
 
 from autotts.controllers.rules import Decision, Rule, RuleProgram
-from autotts.controllers.vote import beta_confidence, ordered_vote
+from autotts.controllers.vote import beta_confidence, slot_vote_table
+from autotts.env.fastops import any_true, equal, flat_nonzero, row_count, rows_and
 from autotts.env.state import ACTIVE, FINISHED, KEY_OPEN, Observation
 
 MAX_BRANCH, MAX_OUTER = 64, 500
@@ -59,6 +60,7 @@ class CMC(RuleProgram):
         self.beta = float(beta)
         self.s = CMCSchedule.from_beta(beta)
         self.slots = min(MAX_BRANCH, max(self.s.max_branch_use, self.s.n_init))
+        self._keys: dict[tuple, Tensor] = {}
         self.rules = (
             Rule("initial_cohort", self._initial),
             Rule("nothing_opened", self._nothing_opened),
@@ -76,7 +78,7 @@ class CMC(RuleProgram):
         return {"phase": zeros.clone(), "r": zeros.clone(), "n_h": zeros.clone(),
                 "ema": torch.zeros(e, dtype=torch.float64, device=dev),
                 "hist": torch.zeros((e, self.s.t_ema), dtype=torch.float64, device=dev),
-                "disagree": torch.zeros((e, b), dtype=torch.int32, device=dev)}
+                "disagree": torch.zeros((e, b), dtype=torch.int16, device=dev)}  # < MAX_OUTER rounds
 
     # ---- memory update: F-J of the round just probed, then A-E of the next -------------------
 
@@ -84,75 +86,99 @@ class CMC(RuleProgram):
         s = self.s
         conf = beta_confidence(obs.pool_top1, obs.pool_top2, obs.slots)
         review = mem["phase"] == REVIEW
-        mem = dict(mem)
-        # F-G: second EMA update of the round, overwriting its history entry.
+        alive = equal(obs.status, ACTIVE)
+        n_alive = row_count(alive)
+        # F-G: second EMA update of the round. hist[:, -1] always holds the current ema, so it is overwritten.
         ema = torch.where(review, (1 - s.alpha) * mem["ema"] + s.alpha * conf, mem["ema"])
         hist = mem["hist"].clone()
-        hist[:, -1] = torch.where(review, ema, hist[:, -1])
-        first = hist.gather(1, (s.t_ema - mem["n_h"]).clamp(0, s.t_ema - 1)[:, None]).squeeze(1)
-        delta = torch.where(mem["n_h"] >= 2, hist[:, -1] - first, 0.0)
-        warm = mem["r"] >= s.warm_up
-        gate = review & warm & (obs.pool_size >= s.min_complete) & (ema >= s.conf_thresh) & (delta >= -s.delta_slack)
-        resolved = review & ~(obs.status == ACTIVE).any(1)
-        capped = review & (mem["r"] + 1 >= MAX_OUTER)
-        stops = gate | resolved | capped
-        wants = (review & (obs.n_open < s.max_branch_use) & (obs.n_open < MAX_BRANCH) & (delta <= s.trend_thresh)
-                 & (mem["r"] >= max(1, s.warm_up // 2)) & (ema < s.conf_thresh))
-        widen = torch.minimum((s.max_branch_use - obs.n_open).clamp(min=0),
-                              torch.full_like(obs.n_open, s.widen_burst)).clamp(max=MAX_BRANCH) * wants
-        widen = torch.minimum(widen, obs.n_avail - obs.n_open)
-        widening = ~stops & (widen > 0)
-        r = torch.where(review & ~stops, mem["r"] + 1, mem["r"])
-        probe = ((mem["phase"] == PROBE) | (review & ~stops & ~widening)) & (obs.n_open > 0)
-        mem.update(ema=ema, hist=hist, r=r)
-        mem, plan = self._plan_probe(obs, mem, probe, conf)
+        hist[:, -1] = ema
+        # delta = newest - oldest of the last min(n_h, T) entries; with fewer than two the oldest is the newest.
+        delta = ema - hist.gather(1, (s.t_ema - mem["n_h"]).clamp(max=s.t_ema - 1)[:, None]).squeeze(1)
+        r = mem["r"]
+        gate = review & (r >= s.warm_up) & (obs.pool_size >= s.min_complete) & (ema >= s.conf_thresh) & (
+            delta >= -s.delta_slack)
+        resolved = review & (n_alive == 0)
+        capped = review & (r + 1 >= MAX_OUTER)
+        go_on = review & ~(gate | resolved | capped)
+        # J: open up to widen_burst more while under both branch caps, the trend is flat and confidence lags.
+        wants = go_on & (delta <= s.trend_thresh) & (r >= max(1, s.warm_up // 2)) & (ema < s.conf_thresh)
+        room = torch.minimum(min(s.max_branch_use, MAX_BRANCH) - obs.n_open, obs.n_avail - obs.n_open)
+        widen = room.clamp(0, s.widen_burst) * wants
+        widening = widen > 0
+        probe = ((mem["phase"] == PROBE) | (go_on & ~widening)) & (obs.n_open > 0)
+        mem = dict(mem, ema=ema, hist=hist, r=r + go_on)
+        mem, plan = self._plan_probe(obs, mem, probe, conf, alive, n_alive)
         derived = {"gate": gate, "resolved": resolved, "capped": capped, "winner": obs.pool_winner,
                    "widen": widen, "widening": widening, **plan}
         return mem, derived
 
-    def _plan_probe(self, obs: Observation, mem: dict[str, Tensor], probe: Tensor, conf: Tensor
-                    ) -> tuple[dict[str, Tensor], dict]:
+    def _plan_probe(self, obs: Observation, mem: dict[str, Tensor], probe: Tensor, conf: Tensor, alive: Tensor,
+                    n_alive: Tensor) -> tuple[dict[str, Tensor], dict]:
         """A-E for the episodes in `probe`: first EMA update, disagreement, abandonment, depth budgets."""
         s = self.s
         ema = torch.where(probe, (1 - s.alpha) * mem["ema"] + s.alpha * conf, mem["ema"])
-        shifted = torch.cat([mem["hist"][:, 1:], ema[:, None]], dim=1)
-        hist = torch.where(probe[:, None], shifted, mem["hist"])
-        n_h = torch.where(probe, (mem["n_h"] + 1).clamp(max=s.t_ema), mem["n_h"])
-        w0 = obs.pool_winner
-        alive = obs.status == ACTIVE
-        counting = (probe & (mem["r"] >= s.warm_up) & (w0 >= 0))[:, None] & alive
-        agree = obs.answer == w0[:, None]
-        disagree = torch.where(counting, torch.where(agree, 0, mem["disagree"] + 1), mem["disagree"])
-        abandon = self._abandon_mask(counting, disagree, alive)
-        aligned = counting & agree
-        budget = torch.where(aligned, s.burst_aligned, 1)
+        hist = torch.where(probe[:, None], torch.cat([mem["hist"][:, 1:], ema[:, None]], dim=1), mem["hist"])
+        n_h = (mem["n_h"] + probe).clamp(max=s.t_ema)
+        counting = probe & (mem["r"] >= s.warm_up) & (obs.pool_winner >= 0)
+        disagree, abandon, aligned = mem["disagree"], None, None
+        if any_true(counting):  # C-D only run once warm and with a pool winner
+            disagree, abandon, aligned = self._disagreement(obs, disagree, rows_and(alive, counting), n_alive)
+        advance = rows_and(alive, probe)
+        if abandon is not None:
+            advance = advance & ~abandon
+        # Budget 1, or burst_aligned for branches agreeing with W0 (int8 views of the masks: no casts).
+        budget = advance.view(torch.int8)
+        if aligned is not None and s.burst_aligned != 1:
+            budget = torch.add(budget, (advance & aligned).view(torch.int8), alpha=s.burst_aligned - 1)
         # E: probe in order of probe_count (= depth - 1 for live branches) descending, then spawn order.
         cap = KEY_OPEN // obs.slots - 1
-        slot = torch.arange(obs.slots, device=obs.depth.device)[None, :]
-        priority = (cap - obs.depth.clamp(max=cap)) * obs.slots + slot
+        priority = torch.sub(self._top_keys(obs), obs.depth.clamp(max=cap), alpha=obs.slots)
         mem = dict(mem, ema=ema, hist=hist, n_h=n_h, disagree=disagree)
-        plan = {"probe": probe, "abandon": abandon, "advance": probe[:, None] & alive & ~abandon,
-                "budget": budget, "priority": priority}
+        plan = {"probe": probe, "abandon": abandon, "advance": advance, "budget": budget, "priority": priority}
         return mem, plan
 
-    def _abandon_mask(self, counting: Tensor, disagree: Tensor, alive: Tensor) -> Tensor:
-        """D: abandon candidates (disagree >= patience), most-disagreeing first, keeping two alive."""
+    def _top_keys(self, obs: Observation) -> Tensor:
+        """[B] int32 (cap * B + slot), cap = KEY_OPEN // B - 1: priority (cap - depth) * B + slot is this - depth * B."""
+        key = (obs.slots, obs.depth.device)
+        if self._keys.get(key) is None:
+            cap = KEY_OPEN // obs.slots - 1
+            self._keys[key] = torch.arange(cap * obs.slots, (cap + 1) * obs.slots, dtype=torch.int32, device=key[1])
+        return self._keys[key]
+
+    def _disagreement(self, obs: Observation, disagree: Tensor, counting: Tensor, n_alive: Tensor
+                      ) -> tuple[Tensor, Tensor | None, Tensor]:
+        """C-D on the `counting` branches: disagreement counters, abandonment (None if none), agreement with W0."""
+        aligned = counting & equal(obs.answer, obs.pool_winner[:, None])
+        # where(counting, where(agree, 0, disagree + 1), disagree), as arithmetic: torch.where is slow on [E,B].
+        disagree = (disagree + counting) * ~aligned
+        return disagree, self._abandon_mask(counting, disagree, n_alive), aligned
+
+    def _abandon_mask(self, counting: Tensor, disagree: Tensor, n_alive: Tensor) -> Tensor | None:
+        """D: abandon candidates (disagree >= patience), most-disagreeing first, keeping two alive; None if none."""
         cand = counting & (disagree >= self.s.abandon_patience)
-        limit = (alive.sum(1) - 2).clamp(min=0)
-        over = cand.sum(1) > limit
-        if not bool(over.any()):
-            return cand
-        rows = over.nonzero().squeeze(1)
-        d, c = disagree[rows], cand[rows]
-        b = d.shape[1]
-        slot = torch.arange(b, device=d.device)[None, :]
-        # Stable order: most disagreement first, then spawn order; non-candidates last.
-        key = torch.where(c, (d.max() + 1 - d) * b + slot, (1 << 40) + slot)
+        if not any_true(cand):
+            return None
+        limit = (n_alive - 2).clamp(min=0)
+        n_cand = row_count(cand)
+        partial = flat_nonzero((n_cand > limit) & (limit > 0))
+        first = None
+        if partial.numel():  # more candidates than may go: the first `limit` of them
+            first = self._first_candidates(cand.index_select(0, partial), disagree.index_select(0, partial),
+                                           limit.index_select(0, partial))
+        cand = rows_and(cand, n_cand <= limit)  # every candidate goes, or (two alive) none
+        if first is not None:
+            cand = cand.index_copy(0, partial, first)
+        return cand if any_true(cand) else None
+
+    @staticmethod
+    def _first_candidates(cand: Tensor, disagree: Tensor, limit: Tensor) -> Tensor:
+        """The first `limit` [R] candidates of each row, most disagreement first, then spawn order (a stable sort)."""
+        b = cand.shape[1]
+        slot = torch.arange(b, device=cand.device)[None, :]
+        d = disagree.long()
+        key = torch.where(cand, (d.max() + 1 - d) * b + slot, (1 << 40) + slot)  # non-candidates last
         rank = torch.empty_like(key).scatter_(1, key.argsort(dim=1), slot.expand_as(key))
-        keep = c & (rank < limit[rows][:, None])
-        cand = cand.clone()
-        cand[rows] = keep
-        return cand
+        return cand & (rank < limit[:, None])
 
     # ---- rules ---------------------------------------------------------------------------------
 
@@ -160,7 +186,10 @@ class CMC(RuleProgram):
         d.set_open(mem["phase"] == START, self.s.n_init)
 
     def _nothing_opened(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
-        d.set_stop((mem["phase"] != START) & (obs.n_open == 0), torch.full_like(obs.n_open, -1))
+        # Almost never true: test it first, a no-op set_stop still costs several ops.
+        nothing = (mem["phase"] != START) & (obs.n_open == 0)
+        if any_true(nothing):
+            d.set_stop(nothing, torch.full_like(obs.n_open, -1))
 
     def _gate(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
         d.set_stop(derived["gate"], derived["winner"])
@@ -177,7 +206,8 @@ class CMC(RuleProgram):
         d.set_open(derived["widening"], derived["widen"])
 
     def _abandon(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
-        d.set_branch(derived["abandon"], prune=True)
+        if derived["abandon"] is not None:
+            d.set_branch(derived["abandon"], prune=True)
 
     def _allocate(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
         d.set_branch(derived["advance"], advance=derived["budget"])
@@ -196,6 +226,5 @@ class CMC(RuleProgram):
         if empty.numel():
             status, answer = obs.status[empty], obs.answer[empty]
             kept = ((status == ACTIVE) | (status == FINISHED)) & (answer >= 0)
-            slot = torch.arange(obs.slots, device=answer.device).expand_as(answer)
-            out[empty] = ordered_vote(answer, kept, slot)[0]
+            out[empty] = slot_vote_table(answer, kept)[0]
         return out

@@ -13,7 +13,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from autotts.controllers.rules import Decision, Rule, RuleProgram, slot_vote
+from autotts.controllers.rules import Decision, Rule, RuleProgram
+from autotts.controllers.vote import slot_winner
+from autotts.env.fastops import any_true, equal, flat_nonzero, row_count, rows_and
 from autotts.env.state import ACTIVE, FINISHED, Observation
 
 OPEN, FIRST_FORWARD, EVALUATE = 0, 1, 2
@@ -42,30 +44,45 @@ class ParallelProbe(RuleProgram):
         e, b, dev = obs.num_episodes, obs.slots, obs.status.device
         zeros = torch.zeros(e, dtype=torch.long, device=dev)
         return {"phase": zeros.clone(), "step": zeros.clone(), "stable": zeros.clone(), "prev": zeros - 1,
-                "off": torch.zeros((e, b), dtype=torch.int32, device=dev)}
+                "off": torch.zeros((e, b), dtype=torch.int16, device=dev)}  # <= max_steps
 
     def update(self, obs: Observation, mem: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict]:
         evaluate = mem["phase"] == EVALUATE
-        active = (obs.status == ACTIVE) | (obs.status == FINISHED)
-        winner, _, _ = slot_vote(obs, active)
-        n_active = active.sum(1)
+        unfinished = equal(obs.status, ACTIVE)
+        active = unfinished | equal(obs.status, FINISHED)
+        winner = slot_winner(obs.answer, active)
+        n_active = row_count(active)
         guard = evaluate & (mem["step"] >= self.warm_up) & (n_active > 1)
-        unfinished = obs.status == ACTIVE
-        counting = guard[:, None] & unfinished
-        off = torch.where(counting, torch.where(obs.answer != winner[:, None], mem["off"] + 1, 0), mem["off"])
-        prune = counting & (off >= self.patience)
-        pruned_rows = prune.any(1)
-        if bool(pruned_rows.any()):
-            rewon, _, _ = slot_vote(obs, active & ~prune)
-            winner = torch.where(pruned_rows, rewon, winner)
+        off, prune = mem["off"], None
+        if any_true(guard):  # off-track counters stay 0 through warm-up
+            off, prune = self._off_track(obs, off, rows_and(unfinished, guard), winner)
+        left = unfinished
+        if prune is not None and any_true(prune):
+            winner = self._revote(obs, active & ~prune, prune, winner)
+            left = unfinished & ~prune
+        else:
+            prune = None
         stable = torch.where(winner == mem["prev"], mem["stable"] + 1, 0)
-        left = (unfinished & ~prune).any(1)
         derived = {"evaluate": evaluate, "winner": winner, "prune": prune, "no_active": n_active == 0,
-                   "stable": stable, "left": left}
+                   "stable": stable, "left": row_count(left) > 0, "unfinished": unfinished}
         mem = dict(mem, off=off)
         mem["stable"] = torch.where(evaluate & (n_active > 0), stable, mem["stable"])
         mem["prev"] = torch.where(evaluate & (n_active > 0), winner, mem["prev"])
         return mem, derived
+
+    def _off_track(self, obs: Observation, off: Tensor, counting: Tensor, winner: Tensor) -> tuple[Tensor, Tensor]:
+        """Counted branches: off-track +1 if their answer is not the winner, else 0; those at patience are pruned."""
+        agree = equal(obs.answer, winner[:, None])
+        # where(counting, where(agree, 0, off + 1), off), as arithmetic: torch.where is slow on [E,B] on CPU.
+        off = (off + counting) * ~(counting & agree)
+        return off, counting & (off >= self.patience)
+
+    @staticmethod
+    def _revote(obs: Observation, kept: Tensor, prune: Tensor, winner: Tensor) -> Tensor:
+        """The winner over the branches that survive this round's prunes, recomputed only where some were pruned."""
+        rows = flat_nonzero(row_count(prune) > 0)
+        rewon = slot_winner(obs.answer.index_select(0, rows), kept.index_select(0, rows))
+        return winner.index_copy(0, rows, rewon)
 
     def commit(self, obs: Observation, mem: dict[str, Tensor], derived: dict, d: Decision) -> dict[str, Tensor]:
         phase = mem["phase"]
@@ -75,11 +92,15 @@ class ParallelProbe(RuleProgram):
     def _open_cohort(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
         d.set_open(mem["phase"] == OPEN, self.num_chains)
 
+    # Rules whose condition almost never holds check it first: a no-op set_stop still costs several ops.
     def _nothing_opened(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
-        d.set_stop((mem["phase"] == FIRST_FORWARD) & (obs.n_open == 0), torch.full_like(obs.n_open, -1))
+        nothing = (mem["phase"] == FIRST_FORWARD) & (obs.n_open == 0)
+        if any_true(nothing):
+            d.set_stop(nothing, torch.full_like(obs.n_open, -1))
 
     def _no_active(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
-        d.set_stop(derived["evaluate"] & derived["no_active"], mem["prev"])
+        if any_true(derived["no_active"]):
+            d.set_stop(derived["evaluate"] & derived["no_active"], mem["prev"])
 
     def _stable(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
         d.set_stop(derived["evaluate"] & (derived["stable"] >= self.T), derived["winner"])
@@ -88,11 +109,13 @@ class ParallelProbe(RuleProgram):
         d.set_stop(derived["evaluate"] & ~derived["left"], derived["winner"])
 
     def _max_steps(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
-        d.set_stop(derived["evaluate"] & (mem["step"] + 1 >= self.max_steps), derived["winner"])
+        capped = derived["evaluate"] & (mem["step"] + 1 >= self.max_steps)
+        if any_true(capped):
+            d.set_stop(capped, derived["winner"])
 
     def _prune(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
-        d.set_branch(derived["prune"], prune=True)
+        if derived["prune"] is not None:
+            d.set_branch(derived["prune"], prune=True)
 
     def _forward(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
-        forwarding = (mem["phase"] != OPEN)[:, None] & (obs.status == ACTIVE)
-        d.set_branch(forwarding, advance=self.burst)
+        d.set_branch(rows_and(derived["unfinished"], mem["phase"] != OPEN), advance=self.burst)
