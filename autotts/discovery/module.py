@@ -25,6 +25,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 
 from autotts.discovery.objective import Objective
+from autotts.discovery.relaxed_search import make_objective
 from autotts.discovery.search import center_of, evaluator_of, load_searcher, make_searcher, save_searcher, stdev_of
 from autotts.discovery.settings import Settings
 from autotts.discovery.validation import ValidationResult, Validator
@@ -84,12 +85,12 @@ class DiscoveryModule(pl.LightningModule):
         """Objective, validator and (unless restored from a checkpoint) searcher, on the module's device."""
         s, device = self.settings, self.device
         if self.objective is None:
-            self.objective = Objective(self.search_stores, s.objective, s.shape, s.spec, s.guards).to(device)
+            self.objective = make_objective(s, self.search_stores).to(device)
         if self.validator is None:
             self.validator = Validator(self.validation_stores, s.validation, s.objective, s.shape, s.spec, s.guards,
                                        device)
         if self.searcher is None:
-            self.searcher = make_searcher(s.search, self.center0, s.seed, device)
+            self.searcher = make_searcher(s.search, self.center0, s.seed, device, shape=s.shape)
 
     def configure_optimizers(self) -> None:
         return None  # ES updates its own distribution; nothing for a torch optimiser to do

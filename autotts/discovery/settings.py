@@ -199,3 +199,6 @@ def _check(s: Settings) -> None:
     for ok, message in checks:
         if not ok:
             raise AutottsError(message)
+    if s.search.algorithm == "relaxed":
+        from autotts.discovery.relaxed_search import relaxed_config
+        relaxed_config(s.search)  # its own keys and ranges, before anything runs
