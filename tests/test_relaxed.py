@@ -166,3 +166,15 @@ def test_relaxed_config_is_a_dataclass_of_the_documented_keys() -> None:
     keys = {f.name for f in dataclasses.fields(RelaxedConfig)}
     cfg = train_cfg(*SMOKE)
     assert set(cfg["search"]["relaxed"]) == keys
+
+
+def test_init_starts_es_from_a_relaxed_runs_best_weights(relaxed_run, tmp_path) -> None:
+    """The hybrid recipe: `init=<relaxed checkpoint>` makes the relaxed optimum ES's starting centre."""
+    cfg, relaxed = relaxed_run
+    es_cfg = train_cfg("+experiment=smoke", "trainer.progress_bar=false", "logger=none", "trainer.generations=1",
+                       "trainer.validate_every=1", f"init={relaxed.checkpoint}")
+    result = fit(es_cfg, tmp_path)
+    assert result.validations[0]["generation"] == 0 and result.validations[0]["score"] == relaxed.best_score
+    assert all(v["elapsed"] > 0 for v in result.validations)
+    with pytest.raises(AutottsError, match="init=train.py: not a checkpoint"):
+        fit(dict(es_cfg, init="train.py"), tmp_path / "bad")

@@ -69,10 +69,14 @@ class RelaxedConfig:
         return self
 
 
-def stop_probability(episode_logits: Tensor, sharpness: float = 1.0) -> Tensor:
-    """[...] chance the stop head fires, from episode logits [..., 3, 2]: sigmoid(k (log a - log b))."""
-    a, b = beta_params(episode_logits[..., 0, :])
+def sharpened(a: Tensor, b: Tensor, sharpness: float = 1.0) -> Tensor:
+    """Stop chance of a Beta(a, b) head: sigmoid(k (log a - log b)); the Beta mean a / (a + b) at k = 1."""
     return torch.sigmoid(sharpness * (a.log() - b.log()))
+
+
+def stop_probability(episode_logits: Tensor, sharpness: float = 1.0) -> Tensor:
+    """[...] chance the stop head fires, from episode logits [..., 3, 2]."""
+    return sharpened(*beta_params(episode_logits[..., 0, :]), sharpness)
 
 
 class _HeadTap:
@@ -224,20 +228,35 @@ def never_stop_runs(store: ReplayStore, episodes: Episodes, beta: Tensor, weight
     return recorder.tables(len(episodes), beta)
 
 
-def stop_distribution(weights: Tensor, runs: Trajectories, shape: PolicyShape, sharpness: float = 1.0) -> Tensor:
-    """[E, T] float64 chance of stopping at each round (rows sum to 1); differentiable in `weights` [D]."""
+def stop_head(weights: Tensor, runs: Trajectories, shape: PolicyShape) -> tuple[Tensor, Tensor]:
+    """The stop head's Beta parameters (a, b) [E, T] at every round of `runs` (1 on padding); differentiable."""
     e, t, f = runs.pool_x.shape
     cell = runs.valid.view(-1).nonzero().squeeze(1)
     pool_x = runs.pool_x.view(e * t, f).index_select(0, cell).to(weights.dtype)
     beta = runs.beta.to(weights.dtype)[:, None].expand(e, t).reshape(-1).index_select(0, cell)
     no_branches = pool_x.new_zeros((pool_x.shape[0], 1, shape.n_branch))
     episode, _ = heads(unflatten(weights, shape), pool_x, no_branches, beta)
-    p = stop_probability(episode, sharpness).double()
-    p = torch.zeros(e * t, dtype=p.dtype, device=p.device).index_put((cell,), p).view(e, t)
-    p = torch.where(runs.forced, torch.ones_like(p), p)
+    a, b = beta_params(episode[:, 0, :])
+    ones = torch.ones(e * t, dtype=a.dtype, device=a.device)
+    return ones.index_put((cell,), a).view(e, t), ones.index_put((cell,), b).view(e, t)
+
+
+def stop_probabilities(weights: Tensor, runs: Trajectories, shape: PolicyShape, sharpness: float = 1.0) -> Tensor:
+    """[E, T] float64 chance of stopping at round t if still running (1 where forced, 0 on padding)."""
+    p = sharpened(*stop_head(weights, runs, shape), sharpness).double()
+    return torch.where(runs.forced, torch.ones_like(p), p) * runs.valid
+
+
+def first_stop(p: Tensor) -> Tensor:
+    """[E, T] chance that the first stop is at round t, from per-round stop chances p [E, T]."""
     survival = torch.cumprod(1 - p, dim=1)
     before = torch.cat([torch.ones_like(p[:, :1]), survival[:, :-1]], dim=1)
-    return before * p * runs.valid
+    return before * p
+
+
+def stop_distribution(weights: Tensor, runs: Trajectories, shape: PolicyShape, sharpness: float = 1.0) -> Tensor:
+    """[E, T] float64 chance of stopping at each round (rows sum to 1); differentiable in `weights` [D]."""
+    return first_stop(stop_probabilities(weights, runs, shape, sharpness))
 
 
 def expected_outcome(weights: Tensor, runs: Trajectories, shape: PolicyShape,
