@@ -6,7 +6,7 @@ imitation warm start, validation on AIME25, export) stopped by `trainer.max_minu
 * es:        search=pgpe (the math preset) for the whole budget;
 * relaxed:   search=relaxed for the whole budget;
 * relaxed>es: search=relaxed for `--split` of the budget, then search=pgpe from its best weights (`init=`);
-* es>relaxed: the reverse (ES, then Adam on the stop head from ES's best).
+* es>relaxed: the reverse (ES, then Adam on the stop head from ES's best for the last `--split`).
 
 Each run's best validated weights are then scored in the hard env (reference protocol, `--seeds`
 seeds, the validation β grid) on AIME24 (the search stores) and AIME25 (the validation stores),
@@ -74,7 +74,8 @@ def train(trainer: str, minutes: float, split: float, out: Path, validate_every:
         stages = [result]
     else:
         first, second = trainer.split(">")
-        cfg, one = run_stage(first, minutes * split, out, f"{first}-then", validate_every, extra)
+        share = split if first == "relaxed" else 1 - split
+        cfg, one = run_stage(first, minutes * share, out, f"{first}-then", validate_every, extra)
         left = minutes - (time.monotonic() - start) / 60
         cfg, two = run_stage(second, left, out, f"then-{second}", validate_every,
                              extra + [f"init={one.checkpoint}"])
@@ -166,7 +167,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--minutes", type=float, default=20.0, help="wall-clock budget per trainer")
     parser.add_argument("--trainers", default=",".join(TRAINERS))
-    parser.add_argument("--split", type=float, default=0.25, help="share of a hybrid's budget for its first stage")
+    parser.add_argument("--split", type=float, default=0.25, help="share of a hybrid's budget for its relaxed stage")
     parser.add_argument("--seeds", type=int, default=10, help="reference-protocol seeds of the final scoring")
     parser.add_argument("--es-validate-every", type=int, default=5)
     parser.add_argument("--relaxed-validate-every", type=int, default=20)

@@ -49,7 +49,7 @@ from autotts.store.replay_store import ReplayStore
 class RelaxedConfig:
     """The relaxed objective and its Adam trainer (`search.relaxed` in the config)."""
 
-    sharpness: float = 1.0   # p_t = sigmoid(k·(log a − log b)); 1 = the stop head's Beta mean
+    sharpness: float = 3.0   # p_t = sigmoid(k·(log a − log b)); 1 = the stop head's Beta mean
     tail: float = 1e-3       # cut a never-stop run once survival < tail (0 = run to the guards: exact)
     lr: float = 0.01         # Adam step size
     steps: int = 1           # Adam steps per generation (each on the generation's batch)
