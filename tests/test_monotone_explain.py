@@ -15,7 +15,6 @@ from autotts.discovery.monotone import monotone_check
 from autotts.discovery.objective import Batch, Objective, ObjectiveConfig
 from autotts.discovery.validation import ValidationConfig, Validator
 from autotts.evaluate.runner import protocol_episodes
-from autotts.env.episodes import concat_episodes
 from autotts.store import load_store
 
 GUARDS = DEFAULT_GUARDS[:-1] + (GuardSpec("max_rounds", {"r": 25}),)

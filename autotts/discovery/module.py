@@ -75,6 +75,7 @@ class DiscoveryModule(pl.LightningModule):
         self.deadline: float | None = None  # time.monotonic() by which generations must stop (budget)
         self.gen_seconds = 0.0
         self.val_seconds = 0.0
+        self.started = time.monotonic()    # validation entries record the seconds since (anytime curves)
 
     # ---- setup ---------------------------------------------------------------------------------
     def on_fit_start(self) -> None:
@@ -89,7 +90,8 @@ class DiscoveryModule(pl.LightningModule):
             self.validator = Validator(self.validation_stores, s.validation, s.objective, s.shape, s.spec, s.guards,
                                        device)
         if self.searcher is None:
-            self.searcher = make_searcher(s.search, self.center0, s.seed, device, head_level=s.shape.head_level())
+            self.searcher = make_searcher(s.search, self.center0, s.seed, device, head_level=s.shape.head_level(),
+                                          shape=s.shape)
 
     def configure_optimizers(self) -> None:
         return None  # ES updates its own distribution; nothing for a torch optimiser to do
@@ -196,7 +198,8 @@ class DiscoveryModule(pl.LightningModule):
         if improved:
             self.best, self.best_score, self.best_generation = weights, result.score, self.generation
         entry = {"generation": self.generation, "score": result.score, "monotone_drop": result.monotone_drop,
-                 "best": improved, "curve": result.curve(), "rows": result.rows()}
+                 "best": improved, "elapsed": time.monotonic() - self.started, "curve": result.curve(),
+                 "rows": result.rows()}
         self.validations.append(entry)
         self._log_validation(result)
         return entry

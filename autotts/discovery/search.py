@@ -21,7 +21,7 @@ from autotts.errors import AutottsError
 
 logging.getLogger("evotorch").setLevel(logging.WARNING)
 
-ALGORITHMS = ("pgpe", "snes", "cmaes", "ga")
+ALGORITHMS = ("pgpe", "snes", "cmaes", "ga", "relaxed")  # relaxed: Adam, autotts.discovery.relaxed_search
 
 
 class Evaluator:
@@ -75,14 +75,19 @@ class SearchConfig:
     extra: dict = field(default_factory=dict)
     num_actors: int = 0              # score the population over this many Ray actors (0 = in this process)
     ray_address: str | None = None   # Ray cluster to join ("auto", "host:port"); None = start a local one
+    relaxed: dict = field(default_factory=dict)  # search.algorithm=relaxed: autotts.discovery.relaxed.RelaxedConfig
 
 
 def make_searcher(cfg: SearchConfig, center: Tensor, seed: int, device: str | torch.device = "cpu",
-                  head_level: Tensor | None = None) -> Any:
+                  head_level: Tensor | None = None, shape: Any = None) -> Any:
     """An EvoTorch searcher for `cfg.algorithm`, centred on `center` (the initial weights).
 
     With `head_level` (a mask) and `cfg.stdev_head`, those weights start with their own spread.
+    `relaxed` is Adam on the relaxed objective instead (it needs the policy `shape`).
     """
+    if cfg.algorithm == "relaxed":
+        from autotts.discovery.relaxed_search import make_gradient_searcher
+        return make_gradient_searcher(cfg, center, shape, device)
     from evotorch import Problem
     from evotorch.algorithms import CMAES, PGPE, SNES, GeneticAlgorithm
     from evotorch.operators import GaussianMutation, SimulatedBinaryCrossOver

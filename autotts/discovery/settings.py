@@ -65,6 +65,7 @@ class Settings:
     trainer: TrainerSettings
     logger: LoggerSettings
     ckpt_path: str | None = None
+    init: str | None = None         # start weights: the best validated weights of a discovery checkpoint
     raw: dict = field(default_factory=dict)  # the resolved config, for the logger and the manifest
 
 
@@ -93,7 +94,7 @@ def settings_from(cfg: Mapping[str, Any]) -> Settings:
         imitation=_float_betas(build(ImitationConfig, imitation, "imitation"), "imitation"),
         use_imitation=use_imitation,
         trainer=build(TrainerSettings, dict(cfg["trainer"]), "trainer"), logger=logger_settings,
-        ckpt_path=cfg.get("ckpt_path"), raw=dict(cfg))
+        ckpt_path=cfg.get("ckpt_path"), init=_typed("init", cfg.get("init"), str), raw=dict(cfg))
     _check(settings)
     return settings
 
@@ -200,3 +201,6 @@ def _check(s: Settings) -> None:
     for ok, message in checks:
         if not ok:
             raise AutottsError(message)
+    if s.search.algorithm == "relaxed":
+        from autotts.discovery.relaxed_search import relaxed_config
+        relaxed_config(s.search)  # its own keys and ranges, before anything runs

@@ -80,6 +80,7 @@ def fit(cfg: Mapping[str, Any], run_dir: str | Path) -> TrainResult:
     from autotts.discovery.module import DiscoveryModule
 
     module = DiscoveryModule(settings, search, validation, _start_weights(settings, search))
+    module.started = start  # validation entries' "elapsed": seconds since the run began
     if settings.trainer.max_minutes > 0:
         module.deadline = start + 60.0 * settings.trainer.max_minutes
     logger = _make_logger(settings, run_dir)
@@ -118,30 +119,45 @@ def _load_stores(settings: Any) -> tuple[list, list]:
     return search, validation
 
 
-def _check_checkpoint(path: str | None) -> None:
-    """A resumable checkpoint, or a one-line error (Lightning would fail with a traceback)."""
+def _check_checkpoint(path: str | None, key: str = "ckpt_path") -> dict | None:
+    """A discovery checkpoint's state, or a one-line error naming `key` (Lightning would fail with a traceback)."""
     if path is None:
-        return
+        return None
     if not Path(path).is_file():
-        raise AutottsError(f"ckpt_path={path}: no such checkpoint file")
+        raise AutottsError(f"{key}={path}: no such checkpoint file")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=False)  # our own file: holds the ES pickle
     except Exception as err:  # torch raises many types for a file that is not a checkpoint
-        raise AutottsError(f"ckpt_path={path}: not a checkpoint ({type(err).__name__})") from None
+        raise AutottsError(f"{key}={path}: not a checkpoint ({type(err).__name__})") from None
     if not isinstance(checkpoint, dict) or "autotts" not in checkpoint:
-        raise AutottsError(f"ckpt_path={path}: not an autotts discovery checkpoint (no ES state)")
+        raise AutottsError(f"{key}={path}: not an autotts discovery checkpoint (no ES state)")
+    return checkpoint["autotts"]
 
 
 def _start_weights(settings: Any, search: list) -> torch.Tensor:
-    """Initial ES centre: neutral weights, warm-started by imitating CMC if configured (not on resume)."""
+    """Initial ES centre: another run's best weights (`init`), or neutral weights warm-started by imitating CMC
+    if configured (neither matters on resume)."""
     from autotts.controllers.policy import initial_weights
 
+    if settings.init is not None and settings.ckpt_path is None:
+        return _init_weights(settings)
     init = initial_weights(settings.shape, settings.seed)
     if not settings.use_imitation or settings.ckpt_path is not None:
         return init
     from autotts.discovery.imitation import imitate_cmc
     weights, _ = imitate_cmc(search, settings.shape, settings.spec, init, settings.imitation, settings.seed)
     return weights
+
+
+def _init_weights(settings: Any) -> torch.Tensor:
+    """The best validated weights of the checkpoint `init` (e.g. a relaxed run refined by ES: a hybrid)."""
+    state = _check_checkpoint(settings.init, "init")
+    assert state is not None
+    best = state.get("best")
+    if not isinstance(best, torch.Tensor) or best.shape != (settings.shape.size,):
+        raise AutottsError(f"init={settings.init}: holds no best weights for this policy shape "
+                           f"({settings.shape.size} weights)")
+    return best.detach().float().clone()
 
 
 def _quiet_libraries() -> None:
@@ -223,7 +239,7 @@ def _export(module: Any, search: list, validation: list, monotone: dict, directo
         monotone=monotone, validation_protocol={"protocol": s.validation.protocol, "seeds": s.validation.seeds},
         objective=asdict(s.objective),
         search={"algorithm": s.search.algorithm, "popsize": s.search.popsize, "generations": module.generation,
-                "seed": s.seed, "imitation_warm_start": s.use_imitation},
+                "seed": s.seed, "imitation_warm_start": s.use_imitation and s.init is None, "init": s.init},
         best={"generation": module.best_generation, "validation_score": module.best_score})
     return export_controller(module.best, s.shape, directory, manifest)
 

@@ -12,7 +12,8 @@ from typing import Any, Protocol, Sequence
 import torch
 from torch import Tensor
 
-from autotts.discovery.objective import Batch, Objective
+from autotts.discovery.objective import Batch
+from autotts.discovery.relaxed_search import GRADIENT_ALGORITHMS, make_objective
 from autotts.errors import AutottsError
 from autotts.scale.ranks import rank_shards, strategy_for, world_of
 from autotts.store.replay_store import ReplayStore
@@ -33,9 +34,12 @@ def search_objective(settings: Any, stores: Sequence[ReplayStore], device: torch
     `module` is the LightningModule, when its trainer may span several DDP ranks.
     """
     s = settings
-    local = Objective(list(stores), s.objective, s.shape, s.spec, s.guards).to(device)
+    local = make_objective(s, list(stores)).to(device)
     actors = s.search.num_actors
     _, world = world_of(module)
+    if s.search.algorithm in GRADIENT_ALGORITHMS and (actors or world > 1):
+        raise AutottsError(f"search.algorithm={s.search.algorithm} runs in one process: it takes no "
+                           "search.num_actors and no DDP ranks")
     if actors and world > 1:
         raise AutottsError(f"search.num_actors={actors} with {world} DDP ranks: shard the population over "
                            "Ray actors or over devices, not both")
