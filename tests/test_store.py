@@ -216,3 +216,23 @@ def test_compact_rejects_other_files(tmp_path):
     path.write_bytes(b"garbage")
     with pytest.raises(StoreError, match="not a compact autotts store"):
         load_compact(path)
+
+
+@pytest.mark.parametrize("mutate,field", [(_set(["each_branch", 0, 1], -5), "each_branch[0][1]"),
+                                          (_set(["probe_freq"], 0), "probe_freq")])
+def test_eval_cli_on_a_malformed_store_exits_2_with_one_line(tmp_path, mutate, field):
+    """The user-facing path: `autotts eval` prints the loader's one line, no traceback, exit code 2."""
+    import subprocess
+    import sys
+
+    records = _valid()
+    mutate(records)
+    path = tmp_path / "bad.json.gz"
+    write_records(records, path)
+    proc = subprocess.run([sys.executable, "-m", "autotts.cli", "eval", "--store", str(path), "--controller", "sc",
+                           "--knob", "2"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"{path}: question 1: field '{field}'" in lines[0]
+    assert proc.stdout == ""
