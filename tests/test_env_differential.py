@@ -33,15 +33,6 @@ MAX_ROUNDS = 40
 SLOT_FIELDS = ("status", "depth", "streak", "cost", "opened_round")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small tensor ops run several times faster on one thread on a shared CPU; restore the setting after."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @dataclass
 class Coverage:
     """What the random episodes exercised; asserted so the test cannot pass by doing nothing."""

@@ -14,7 +14,6 @@ import os
 from pathlib import Path
 
 import pytest
-import torch
 
 from autotts.controllers.baselines import REFERENCE_NAMES, make_baseline
 from autotts.evaluate.metrics import figures
@@ -44,15 +43,6 @@ def rows_for(store_name: str) -> list[dict]:
     with open(reference_csv(), newline="") as fh:
         rows = [r for r in csv.DictReader(fh) if f"{r['model']}/{r['dataset']}" == store_name]
     return [r for r in rows if OURS[r["method"]] not in SUBSET or float(r["knob"]) in SUBSET[OURS[r["method"]]]]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small tensor ops run several times faster on one thread on a shared CPU; restore the setting after."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_every_public_store_has_reference_rows() -> None:
