@@ -120,7 +120,7 @@ def test_adam_on_the_stop_head_raises_the_relaxed_fitness_and_moves_nothing_else
     objective = RelaxedObjective(stores, ObjectiveConfig(episodes_per_store=8, betas=2), shape, ActionSpec(), guards)
     batch = objective.sample(generation_generator(7, 0))
     start, mask = _stop_weights(shape), stop_head_mask(shape)
-    assert int(mask.sum()) == 2 * (shape.context + 2)  # two logits: context weights, bias, β term
+    assert int(mask.sum()) == 2 * (shape.hidden + 2)  # two logits: hidden-layer weights, bias, β term
     searcher = GradientSearcher(RelaxedConfig(lr=0.1, steps=8), start, mask)
     searcher.problem._objective_func.bind(objective, batch)
     with torch.no_grad():

@@ -1,7 +1,6 @@
 """`BetaPolicy`: a small β-conditioned network whose heads are Beta distributions over decisions.
 
-Episode context (pool features + β) goes through one hidden layer h (or, with
-`hidden=0`, h is [pool features, β, β·pool features]: a linear policy). Episode
+Episode context (pool features + β) goes through one hidden layer h. Episode
 heads (stop; how many branches to open) read h. Branch heads (prune, advance,
 fast) read each branch's own features through weights shared by all branches
 (so the policy is permutation-equivariant over branches), plus h. The vote
@@ -42,19 +41,13 @@ class PolicyShape:
     n_completed: int = len(COMPLETED_FEATURES)
     n_live: int = len(LIVE_FEATURES)
 
-    @property
-    def context(self) -> int:
-        """Width of the episode context the heads read: hidden units, or (linear policy) [pool, β, β·pool]."""
-        return self.hidden if self.hidden > 0 else 2 * self.n_pool + 1
-
     def layout(self) -> dict[str, tuple[int, ...]]:
         nb = 2 * len(BRANCH_HEADS)
-        hidden = {"w1": (self.n_pool + 1, self.hidden), "b1": (self.hidden,)} if self.hidden > 0 else {}
         ne = 2 * len(EPISODE_HEADS)
         return {
-            **hidden,
-            "w_ep": (self.context, ne), "b_ep": (ne,), "g_ep": (ne,),
-            "w_bx": (self.n_branch, nb), "w_bh": (self.context, nb), "b_br": (nb,), "g_br": (nb,),
+            "w1": (self.n_pool + 1, self.hidden), "b1": (self.hidden,),
+            "w_ep": (self.hidden, ne), "b_ep": (ne,), "g_ep": (ne,),
+            "w_bx": (self.n_branch, nb), "w_bh": (self.hidden, nb), "b_br": (nb,), "g_br": (nb,),
             "w_done": (self.n_completed,), "w_live": (self.n_live,), "b_live": (1,),
         }
 
@@ -117,10 +110,7 @@ def heads(w: dict[str, Tensor], pool_x: Tensor, branch_x: Tensor, beta: Tensor,
     """Logits of all Beta heads: episode [E, 3 heads, 2] and branch [E, B, 3 heads, 2]."""
     e, b, fb = branch_x.shape
     beta = beta[:, None].to(pool_x.dtype)
-    if "w1" in w:
-        h = torch.tanh(grouped_matmul(torch.cat([pool_x, beta], 1), w["w1"], group) + _pick(w["b1"], group))
-    else:  # linear policy: β shifts every feature's threshold through the β·pool terms
-        h = torch.cat([pool_x, beta, beta * pool_x], dim=1)
+    h = torch.tanh(grouped_matmul(torch.cat([pool_x, beta], 1), w["w1"], group) + _pick(w["b1"], group))
     ep = grouped_matmul(h, w["w_ep"], group) + _pick(w["b_ep"], group) + beta * _pick(w["g_ep"], group)
     ep = ep.view(e, len(EPISODE_HEADS), 2)
     if group is None:
