@@ -44,6 +44,12 @@ def peer_counts(obs: Observation) -> tuple[Tensor, Tensor]:
     return (peers * live).float(), live
 
 
+def policy_inputs(obs: Observation) -> tuple[Tensor, Tensor]:
+    """(pool features [E, F], branch features [E, B, F']): what the policy's heads read, sharing one peer count."""
+    peers, live = peer_counts(obs)
+    return pool_features(obs, peers, live), branch_features(obs, peers, live)
+
+
 def pool_features(obs: Observation, peers: Tensor | None = None, live: Tensor | None = None) -> Tensor:
     """[E, len(POOL_FEATURES)] episode-level features."""
     if peers is None or live is None:

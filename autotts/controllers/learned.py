@@ -13,8 +13,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import Tensor
 
-from autotts.controllers.features import (branch_features, completed_features, live_features, peer_counts,
-                                          pool_features)
+from autotts.controllers.features import completed_features, live_features, policy_inputs
 from autotts.controllers.policy import PolicyShape, beta_params, heads, unflatten, vote_weights
 from autotts.controllers.rules import GUARDS, Decision, Rule, RuleEngine, RuleProgram
 from autotts.controllers.vote import weighted_vote
@@ -83,8 +82,7 @@ class PolicyProgram(RuleProgram):
         return mem
 
     def update(self, obs: Observation, mem: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict]:
-        peers, live = peer_counts(obs)
-        px, bx = pool_features(obs, peers, live), branch_features(obs, peers, live)
+        px, bx = policy_inputs(obs)
         ep, br = self.head_fn(px, bx, mem["beta"], mem.get("member"))
         ep_on, ep_p = self._decide(ep)        # [E, 3]
         br_on, _ = self._decide(br)           # [E, B, 3]

@@ -16,7 +16,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from autotts.controllers.baselines import make_baseline
-from autotts.controllers.features import branch_features, peer_counts, pool_features
+from autotts.controllers.features import policy_inputs
 from autotts.controllers.learned import ActionSpec, width_target
 from autotts.controllers.policy import BetaPolicy, PolicyShape, beta_params, heads
 from autotts.env.episodes import random_episodes
@@ -84,8 +84,8 @@ class _Collector:
 def _features(obs, pick: Tensor, b: int, beta: float) -> dict[str, Tensor]:
     from autotts.env.state import index_tree
     sub = index_tree(obs, pick)
-    peers, live = peer_counts(sub)
-    return {"pool": pool_features(sub, peers, live), "branch": branch_features(sub, peers, live)[:, :b],
+    pool, branch = policy_inputs(sub)
+    return {"pool": pool, "branch": branch[:, :b],
             "active": (sub.status == ACTIVE)[:, :b], "beta": torch.full((pick.numel(),), beta)}
 
 

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from autotts.controllers.features import BRANCH_FEATURES, POOL_FEATURES, branch_features, peer_counts, pool_features
+from autotts.controllers.features import BRANCH_FEATURES, POOL_FEATURES, policy_inputs
 from autotts.controllers.learned import open_count
 from autotts.env.rollout import rollout
 from autotts.env.state import ACTIVE, index_tree
@@ -43,8 +43,7 @@ class DecisionRecorder:
         if live.numel() == 0:
             return
         obs = index_tree(state.obs, live)
-        peers, alive = peer_counts(obs)
-        px, bx = pool_features(obs, peers, alive), branch_features(obs, peers, alive)
+        px, bx = policy_inputs(obs)
         beta = torch.full((obs.num_episodes,), self.beta)
         with torch.no_grad():
             _, d = self.program.update(obs, {"beta": beta})
