@@ -7,11 +7,12 @@ from pathlib import Path
 
 def curve_png(sweeps: dict[str, dict], betas: list[float], path: str | Path, title: str = "") -> Path:
     """One line per store through (tokens, accuracy) at each β; saved as a PNG at `path`."""
-    import matplotlib
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
+    from matplotlib.figure import Figure
 
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    from autotts.evaluate.plots import save_png
+
+    fig = Figure(figsize=(6, 4), layout="tight")
+    ax = fig.add_subplot()
     for name, sweep in sweeps.items():
         ax.plot(sweep["tokens"], sweep["accuracy"], marker="o", markersize=3, label=name)
         for beta, x, y in zip(betas, sweep["tokens"], sweep["accuracy"]):
@@ -22,9 +23,4 @@ def curve_png(sweeps: dict[str, dict], betas: list[float], path: str | Path, tit
     ax.set_title(title or "accuracy-token curve of the learned controller (β sweep)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    plt.close(fig)
-    return out
+    return save_png(fig, path, dpi=100)
