@@ -17,7 +17,7 @@ from autotts.errors import AutottsError
 from autotts.executor.backends.base import Sampling
 from autotts.controllers.features import BRANCH_FEATURES, POOL_FEATURES
 from autotts.executor.backends.openai_backend import OpenAIBackend
-from autotts.executor.controllers import feature_names
+from autotts.executor.manifest import feature_names
 from autotts.executor.options import generation_config, reader_from_args
 from autotts.store.autotts_json import read_records
 

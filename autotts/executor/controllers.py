@@ -13,7 +13,6 @@ from typing import Any
 
 from autotts.controllers.baselines import BASELINES, make_baseline
 from autotts.errors import AutottsError
-from autotts.executor.manifest import check_manifest, feature_names, read_manifest
 
 ALIASES = {"pp": "parallel_probe", "parallel-probe": "parallel_probe"}
 BETA_KNOB = {"cmc"}  # baselines whose knob is β (defaults to --beta)
@@ -43,7 +42,5 @@ def controller_from_spec(spec: str, beta: float = 0.5, delta: int | None = None)
 
 def _exported(path: Path, beta: float, delta: int | None) -> Any:
     """An exported TorchScript controller, after its manifest is checked against this run and build."""
-    manifest = read_manifest(path)
-    check_manifest(manifest, manifest.get("delta") if delta is None else delta, feature_names())
     from autotts.executor.export import load_controller
-    return load_controller(path, beta=beta)
+    return load_controller(path, beta=beta, delta=delta)

@@ -122,13 +122,16 @@ def load_jit(path: str | Path) -> Any:
         raise AutottsError(f"{path}: not a TorchScript controller ({str(err).splitlines()[0][:120]})") from None
 
 
-def load_controller(path: str | Path, beta: float | None = None) -> ExportedController:
-    """The controller exported in directory `path` (``controller.pt`` + ``manifest.json``), at β = `beta`."""
+def load_controller(path: str | Path, beta: float | None = None, delta: int | None = None) -> ExportedController:
+    """The controller exported in directory `path` (``controller.pt`` + ``manifest.json``), at β = `beta`.
+
+    With `delta` (the run's interval), a manifest trained for another Δ is refused.
+    """
     directory = Path(path)
     if not directory.is_dir():
         raise AutottsError(f"{path}: not a controller name or an export directory (controller.pt + manifest.json)")
     manifest = read_manifest(directory)
-    check_manifest(manifest, manifest.get("delta"), feature_names())
+    check_manifest(manifest, manifest.get("delta") if delta is None else delta, feature_names())
     for key in ("actions", "guards"):
         _check_fields(manifest, key)
     ctrl = ExportedController(load_jit(directory / "controller.pt"), manifest)
