@@ -54,8 +54,9 @@ class Case:
         return self.popsize * self.betas * self.episodes * self.stores
 
     def store_gb(self) -> float:
-        """Store tensors: probes in the store and in the union, plus the union's probe-run table (int64)."""
-        return 3 * self.stores * self.questions * self.branches * PROBES * 8 / 1e9
+        """Store tensors: probes in the store and in the union, the union's probe-run table (int64) and its
+        packed probe lookup (int32)."""
+        return self.stores * self.questions * self.branches * PROBES * (3 * 8 + 4) / 1e9
 
 
 BASE = Case("base")
@@ -111,7 +112,7 @@ def measure(case: Case, device: str, generations: int) -> Row:
     stores = _stores(case)
     cfg = ObjectiveConfig(episodes_per_store=case.episodes, betas=case.betas, stratified=False)
     objective = Objective(stores, cfg).to(device)
-    _ = objective.union.probe_run  # built once per store on first use: not a per-generation cost
+    _ = objective.union.probe_run, objective.union.probe_lookup  # built once per store on first use, not per generation
     searcher = make_searcher(SearchConfig(popsize=case.popsize), initial_weights(PolicyShape()), 0, device)
     row = Row(case, store_mb=sum(_store_bytes(s) for s in stores + [objective.union]) / 1e6,
               state_mb=_state_bytes(objective, case) / 1e6)
@@ -198,7 +199,7 @@ def _skip(case: Case, max_gb: float) -> Row | None:
     need = case.store_gb()
     if need <= max_gb:
         return None
-    return Row(case, skipped=f"skipped: stores need ~{need:.1f} GB (probes x2 + probe runs, int64) "
+    return Row(case, skipped=f"skipped: stores need ~{need:.1f} GB (probes x2 + probe runs, int64; packed lookup, int32) "
                              f"> --max-gb {max_gb:g}")
 
 
@@ -254,9 +255,9 @@ def _tensor_bytes(obj) -> int:  # type: ignore[no-untyped-def]
 
 def _store_bytes(store) -> int:  # type: ignore[no-untyped-def]
     from autotts.store.replay_store import TENSOR_FIELDS
-    extra = store.__dict__.get("probe_run")  # cached once built
-    return sum(_tensor_bytes(getattr(store, k)) for k in TENSOR_FIELDS) + (_tensor_bytes(extra) if extra is not None
-                                                                            else 0)
+    run, lookup = store.__dict__.get("probe_run"), store.__dict__.get("probe_lookup")  # cached once built
+    return (sum(_tensor_bytes(getattr(store, k)) for k in TENSOR_FIELDS) + (_tensor_bytes(run) if run is not None else 0)
+            + (_tensor_bytes(lookup[0]) if lookup is not None else 0))
 
 
 def _reset_peak() -> int:
