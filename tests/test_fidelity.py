@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import os
-from pathlib import Path
 
 import pytest
 
@@ -20,6 +19,7 @@ from autotts.evaluate.metrics import figures
 from autotts.evaluate.runner import evaluate, protocol_episodes
 from autotts.store import discover, load_store
 from autotts.store.io import model_and_dataset
+from reference_sweep import reference_csv
 
 DATA = os.environ.get("AUTOTTS_DATA")
 PUBLIC = sorted(discover()) if DATA else []
@@ -28,14 +28,6 @@ SUBSET = {"parallel_probe": {4.0, 64.0}, "cmc": {0.0, 0.5, 1.0}}
 STORES = [pytest.param(p, id="/".join(model_and_dataset(p))) for p in PUBLIC] or [
     pytest.param(None, marks=pytest.mark.skip(reason="AUTOTTS_DATA is not set: no public stores"))]
 OURS = {ref: ours for ours, ref in REFERENCE_NAMES.items()}
-
-
-def reference_csv() -> Path:
-    """The published sweep, next to the data root; a missing file is a failure, not a skip."""
-    path = Path(DATA or ".").resolve().parent.parent / "reference" / "reference_sweep.csv"
-    if not path.is_file():
-        pytest.fail(f"reference sweep not found at {path} (expected $AUTOTTS_DATA/../../reference/reference_sweep.csv)")
-    return path
 
 
 def rows_for(store_name: str) -> list[dict]:

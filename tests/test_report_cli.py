@@ -13,6 +13,7 @@ from autotts.cli import main
 from autotts.evaluate.report import store_slugs
 from autotts.evaluate.summary import summarise
 
+from reference_sweep import reference_csv
 from report_toys import sweep, write_toy_store
 
 HAVE_DATA = bool(os.environ.get("AUTOTTS_DATA"))
@@ -114,8 +115,7 @@ def test_report_sc_figures_match_the_reference_sweep(tmp_path):
     assert main(["report", "--store", "Qwen3-1.7B/aime25", "--baselines", "sc", "--knobs", "sc=4,64",
                  "--resamples", "50", "--out", str(out)]) == 0
     got = {r["setting"]: r for r in _csv(out / "Qwen3-1.7B_aime25" / "table.csv")}
-    ref_path = Path(os.environ.get("AUTOTTS_REFERENCE", "/work/shared/reference")) / "reference_sweep.csv"
-    ref = {f"SC@{r['knob']}": r for r in _csv(ref_path) if r["model"] == "Qwen3-1.7B" and r["dataset"] == "aime25"
+    ref = {f"SC@{r['knob']}": r for r in _csv(reference_csv()) if r["model"] == "Qwen3-1.7B" and r["dataset"] == "aime25"
            and r["method"] == "SC"}
     for name in ("SC@4", "SC@64"):
         assert round(float(got[name]["accuracy"]), 2) == float(ref[name]["acc"])
