@@ -20,9 +20,9 @@ from collections import defaultdict
 import numpy as np
 import torch
 
+from autotts.artifact.export import load_controller
 from autotts.evaluate.metrics import figures
 from autotts.evaluate.runner import evaluate, protocol_episodes
-from autotts.executor.export import load_controller
 from autotts.store import load_store
 
 MODELS = ("Qwen3-0.6B", "Qwen3-1.7B", "Qwen3-4B", "Qwen3-8B")

@@ -9,6 +9,7 @@ import torch
 from online_support import one_thread, tiny_model_dir, write_questions
 from train_support import SMALL_STORE, beta_switch_weights, export_weights
 
+from autotts.artifact.export import load_controller
 from autotts.cli import build_parser
 from autotts.cli import main as cli
 from autotts.collect.questions import read_questions
@@ -20,7 +21,6 @@ from autotts.errors import AutottsError
 from autotts.evaluate.cli_eval import controller_settings
 from autotts.evaluate.runner import protocol_episodes
 from autotts.executor.controllers import controller_from_spec
-from autotts.executor.export import load_controller
 from autotts.executor.live_env import LiveEnv, LiveQuestion
 from autotts.executor.options import format_prompt, reader_from_args
 from autotts.executor.runtime import run_online

@@ -6,14 +6,14 @@ import json
 
 import pytest
 
-from autotts.collect.canonical import canonical
-from autotts.collect.extract import last_boxed, probe_answer, probe_complete
+from autotts.answers.canonical import canonical
+from autotts.answers.extract import last_boxed, probe_answer, probe_complete
+from autotts.artifact.manifest import check_manifest, read_manifest
 from autotts.collect.questions import read_questions
 from autotts.controllers.baselines import AdaptiveConsistency, EarlyStoppingConsistency, ParallelProbe, SelfConsistency
 from autotts.errors import AutottsError
 from autotts.executor.backends.base import branch_seed
 from autotts.executor.controllers import controller_from_spec
-from autotts.executor.manifest import check_manifest, read_manifest
 from autotts.executor.options import format_prompt
 
 CUE = "\n\nFinal answer: \\boxed{"

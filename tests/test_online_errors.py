@@ -8,16 +8,16 @@ import socket
 import pytest
 from online_support import CompletionServer, write_questions
 
+from autotts.artifact.manifest import feature_names
 from autotts.cli import build_parser
 from autotts.cli import main as cli
 from autotts.collect.collector import collect
 from autotts.collect.partial import PartialStore
 from autotts.collect.questions import read_questions
+from autotts.controllers.features import BRANCH_FEATURES, POOL_FEATURES
 from autotts.errors import AutottsError
 from autotts.executor.backends.base import Sampling
-from autotts.controllers.features import BRANCH_FEATURES, POOL_FEATURES
 from autotts.executor.backends.openai_backend import OpenAIBackend
-from autotts.executor.manifest import feature_names
 from autotts.executor.options import generation_config, reader_from_args
 from autotts.store.autotts_json import read_records
 

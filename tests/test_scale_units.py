@@ -9,13 +9,13 @@ from train_support import train_cfg
 from autotts.controllers.learned import DEFAULT_GUARDS, ActionSpec, policy_controller
 from autotts.controllers.policy import PolicyShape, initial_weights
 from autotts.discovery.objective import Objective, ObjectiveConfig
+from autotts.discovery.recipe import ObjectiveRecipe
+from autotts.discovery.scale_out import check_scale
 from autotts.discovery.settings import settings_from
 from autotts.env.episodes import concat_episodes
 from autotts.env.rollout import rollout
 from autotts.errors import AutottsError
-from autotts.scale.objectives import check_scale
 from autotts.scale.ranks import ESDDPStrategy, RankShards, strategy_for
-from autotts.scale.recipe import ObjectiveRecipe
 from autotts.scale.shards import merge, pack, shard_bounds, unpack
 from autotts.scale.syncs import HostSyncs
 from autotts.store import load_store

@@ -13,9 +13,9 @@ import torch
 from train_support import ROOT, python, subprocess_env, train_cfg
 from wandb_records import history
 
+from autotts.artifact.manifest import FORMAT, REQUIRED, feature_groups
 from autotts.discovery.search import center_of, load_searcher
 from autotts.discovery.train import fit
-from autotts.executor.manifest import FORMAT, REQUIRED, feature_groups
 from autotts.store import load_store
 
 SMOKE = ["+experiment=smoke", "trainer.progress_bar=false"]

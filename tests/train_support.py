@@ -12,10 +12,10 @@ from pathlib import Path
 
 import torch
 
+from autotts.artifact.export import export_controller, guard_records
+from autotts.artifact.manifest import build_manifest
 from autotts.controllers.learned import DEFAULT_GUARDS, ActionSpec, GuardSpec
 from autotts.controllers.policy import BRANCH_HEADS, EPISODE_HEADS, PolicyShape, unflatten
-from autotts.executor.export import export_controller, guard_records
-from autotts.executor.manifest import build_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL_STORE = "synthetic:questions=4,branches=24,seed=7"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from autotts.collect.canonical import canonical
+from autotts.answers.canonical import canonical
 from autotts.collect.partial import PartialStore
 from autotts.collect.questions import Question
 from autotts.executor.backends.base import branch_seed

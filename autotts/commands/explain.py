@@ -24,7 +24,7 @@ def main(args: argparse.Namespace) -> int:
     from autotts.errors import AutottsError
     from autotts.evaluate.cli_eval import parse_floats
     from autotts.evaluate.distill import decision_samples, distil
-    from autotts.executor.export import load_controller
+    from autotts.artifact.export import load_controller
     from autotts.store import load_store
 
     torch.set_num_threads(args.threads)

@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from autotts.collect.canonical import canonical
+    from autotts.answers.canonical import canonical
     from autotts.collect.questions import read_questions
     from autotts.errors import AutottsError
     from autotts.executor.controllers import controller_from_spec

@@ -28,7 +28,7 @@ from autotts.discovery.search import center_of, evaluator_of, load_searcher, mak
 from autotts.discovery.settings import Settings
 from autotts.discovery.validation import ValidationResult, Validator
 from autotts.errors import AutottsError
-from autotts.scale.objectives import SearchObjective, search_objective
+from autotts.discovery.scale_out import SearchObjective, search_objective
 from autotts.store.replay_store import ReplayStore
 
 STATE_KEY = "autotts"

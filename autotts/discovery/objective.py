@@ -75,6 +75,11 @@ class Objective:
         ctrl = policy_controller(weights, self.shape, self.spec, self.guards)
         return rollout(self.union, eps, ctrl, context={"beta": beta, "member": member}), member, beta
 
+    @property
+    def device(self) -> torch.device:
+        """Where the rollouts run (the union store's device)."""
+        return self.union.device
+
     def to(self, device: torch.device | str) -> "Objective":
         """Roll out on `device` (the union store moves; sampling and scoring stay on the CPU)."""
         self.union = self.union.to(device)

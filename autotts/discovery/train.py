@@ -65,7 +65,7 @@ def summary(result: TrainResult) -> str:
 def fit(cfg: Mapping[str, Any], run_dir: str | Path) -> TrainResult:
     """Train, validate, check β monotonicity and export into ``run_dir/export``."""
     from autotts.discovery.settings import settings_from
-    from autotts.scale.objectives import check_scale
+    from autotts.discovery.scale_out import check_scale
     from autotts.scale.ranks import leave_process_group
 
     start = time.monotonic()
@@ -224,8 +224,8 @@ def _monotone(module: Any) -> dict:
 
 def _export(module: Any, search: list, validation: list, monotone: dict, directory: Path) -> Path:
     from autotts.controllers.policy import BRANCH_HEADS, EPISODE_HEADS
-    from autotts.executor.export import export_controller, guard_records
-    from autotts.executor.manifest import build_manifest
+    from autotts.artifact.export import export_controller, guard_records
+    from autotts.artifact.manifest import build_manifest
 
     s = module.settings
     manifest = build_manifest(

@@ -41,7 +41,7 @@ def controller_settings(name: str, knobs: list[float] | None, betas: list[float]
         for k in knobs if knobs is not None else BASELINES[name][2]:
             yield make_baseline(name, k), k, None
     else:
-        from autotts.executor.export import load_controller  # a trained, exported controller
+        from autotts.artifact.export import load_controller  # a trained, exported controller
         ctrl = load_controller(name)
         for b in betas if betas is not None else ctrl.default_betas:
             yield ctrl.with_beta(b), None, b

@@ -42,5 +42,5 @@ def controller_from_spec(spec: str, beta: float = 0.5, delta: int | None = None)
 
 def _exported(path: Path, beta: float, delta: int | None) -> Any:
     """An exported TorchScript controller, after its manifest is checked against this run and build."""
-    from autotts.executor.export import load_controller
+    from autotts.artifact.export import load_controller
     return load_controller(path, beta=beta, delta=delta)

@@ -16,8 +16,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from autotts.collect.canonical import canonical
-from autotts.collect.extract import last_boxed, probe_answer, probe_complete
+from autotts.answers.canonical import canonical
+from autotts.answers.extract import last_boxed, probe_answer, probe_complete
 from autotts.errors import AutottsError
 from autotts.executor.backends.base import Backend, Branch
 

@@ -18,9 +18,8 @@ import torch
 from lightning.pytorch.strategies import DDPStrategy
 from torch import Tensor
 
-from autotts.discovery.objective import Batch, Objective
 from autotts.errors import AutottsError
-from autotts.scale.shards import Scores, pack, shard_bounds, unpack
+from autotts.scale.shards import PopulationObjective, Scores, pack, shard_bounds, unpack
 
 
 class ESDDPStrategy(DDPStrategy):
@@ -31,9 +30,9 @@ class ESDDPStrategy(DDPStrategy):
 
 
 class RankShards:
-    """Callable like `Objective`: scores this rank's shard of the population, returns everyone's scores."""
+    """Callable like the objective: scores this rank's shard of the population, returns everyone's scores."""
 
-    def __init__(self, objective: Objective, rank: int, world: int, gather: Callable[[Tensor], Tensor],
+    def __init__(self, objective: PopulationObjective, rank: int, world: int, gather: Callable[[Tensor], Tensor],
                  broadcast: Callable[[Tensor], Tensor]):
         self.objective, self.rank, self.world = objective, rank, world
         self.gather, self.broadcast = gather, broadcast
@@ -42,10 +41,10 @@ class RankShards:
     def stores(self) -> list:
         return self.objective.stores
 
-    def sample(self, generator: torch.Generator) -> Batch:
+    def sample(self, generator: torch.Generator) -> Any:
         return self.objective.sample(generator)
 
-    def __call__(self, weights: Tensor, batch: Batch) -> Scores:
+    def __call__(self, weights: Tensor, batch: Any) -> Scores:
         if weights.shape[0] < self.world:
             raise AutottsError(f"search.popsize={weights.shape[0]}: expected >= {self.world} (one member per rank)")
         weights = self.broadcast(weights.detach().as_subclass(torch.Tensor))  # plain: EvoTorch's are read-only
@@ -63,7 +62,7 @@ def world_of(module: Any) -> tuple[int, int]:
     return (0, 1) if trainer is None else (trainer.global_rank, trainer.world_size)
 
 
-def rank_shards(objective: Objective, module: Any) -> RankShards:
+def rank_shards(objective: PopulationObjective, module: Any) -> RankShards:
     """`objective` sharded over the ranks of `module`'s trainer (its process group: gloo on CPU, NCCL on GPUs)."""
     rank, world = world_of(module)
     return RankShards(objective, rank, world, gather=_all_gather, broadcast=_from_rank_zero)

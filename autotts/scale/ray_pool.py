@@ -1,6 +1,6 @@
 """The search objective scored by a pool of Ray actors, each holding the stores once.
 
-Each actor builds its objective from an `ObjectiveRecipe` when the pool starts;
+Each actor builds its objective from a recipe (`ObjectiveBuilder`, discovery's `ObjectiveRecipe`) when the pool starts;
 a generation then ships only the population shard (a few KB of weights) and
 the batch (put in the object store once, shared by all actors). The driver
 keeps a local objective for what needs no rollout (sampling the batch).
@@ -19,35 +19,33 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from autotts.discovery.objective import Batch, Objective
 from autotts.errors import AutottsError
-from autotts.scale.recipe import ObjectiveRecipe
-from autotts.scale.shards import Scores, merge, shard_bounds
+from autotts.scale.shards import ObjectiveBuilder, PopulationObjective, Scores, merge, shard_bounds
 
 
 class ObjectiveWorker:
     """One Ray actor's state: the objective, built once (`setup`), then scoring shards (`evaluate`)."""
 
-    def __init__(self, recipe: ObjectiveRecipe):
+    def __init__(self, recipe: ObjectiveBuilder):
         self.recipe = recipe
-        self.objective: Objective | None = None
+        self.objective: PopulationObjective | None = None
 
     def setup(self) -> str:
         """Load the stores and build the objective; returns the device it runs on."""
         torch.set_num_threads(self.recipe.threads)
         self.objective = self.recipe.build()
-        return str(self.objective.union.device)
+        return str(self.objective.device)
 
-    def evaluate(self, weights: Tensor, batch: Batch) -> Scores:
+    def evaluate(self, weights: Tensor, batch: Any) -> Scores:
         assert self.objective is not None, "setup() first"
-        fitness, metrics = self.objective(weights.to(self.objective.union.device), batch)
+        fitness, metrics = self.objective(weights.to(self.objective.device), batch)
         return fitness.cpu(), {k: v.cpu() for k, v in metrics.items()}
 
 
 class RayObjective:
-    """Callable like `Objective` (``(weights [P, D], batch) -> (fitness [P], metrics)``), scored over actors."""
+    """Callable like the objective (``(weights [P, D], batch) -> (fitness [P], metrics)``), scored over actors."""
 
-    def __init__(self, local: Objective, recipe: ObjectiveRecipe, actors: int, address: str | None = None):
+    def __init__(self, local: PopulationObjective, recipe: ObjectiveBuilder, actors: int, address: str | None = None):
         if actors < 1:
             raise AutottsError(f"search.num_actors={actors}: expected >= 1 for a Ray pool")
         self.local, self.recipe, self.size, self.address = local, recipe, actors, address
@@ -59,7 +57,7 @@ class RayObjective:
     def stores(self) -> list:
         return self.local.stores
 
-    def sample(self, generator: torch.Generator) -> Batch:
+    def sample(self, generator: torch.Generator) -> Any:
         return self.local.sample(generator)
 
     def start(self) -> None:
@@ -80,7 +78,7 @@ class RayObjective:
             return 0
         return min(1.0, float(ray.cluster_resources().get("GPU", 0)) / self.size)
 
-    def __call__(self, weights: Tensor, batch: Batch) -> Scores:
+    def __call__(self, weights: Tensor, batch: Any) -> Scores:
         if not self.actors:
             self.start()  # closed at the end of a fit, used again (a resumed fit in the same process)
         ray = _ray()

@@ -7,12 +7,35 @@ the merged result is the one-process result.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Protocol, Sequence
 
 import torch
 from torch import Tensor
 
 Scores = tuple[Tensor, dict[str, Tensor]]  # fitness [P], per-member metrics {name: [P]}
+
+
+class PopulationObjective(Protocol):
+    """What scale-out shards: an objective scoring population rows independently (discovery's `Objective`).
+
+    Scale is a service of discovery, so it names the shape it needs instead of importing the class.
+    """
+
+    stores: list
+    device: torch.device
+
+    def sample(self, generator: torch.Generator) -> Any: ...
+
+    def __call__(self, weights: Tensor, batch: Any) -> Scores: ...
+
+
+class ObjectiveBuilder(Protocol):
+    """A picklable way to rebuild the objective in another process (discovery's `ObjectiveRecipe`)."""
+
+    device: str   # "cuda": the worker's GPU when it has one
+    threads: int  # torch intra-op threads of the worker
+
+    def build(self) -> PopulationObjective: ...
 
 
 def shard_bounds(n: int, parts: int) -> list[tuple[int, int]]:

@@ -2,7 +2,8 @@
 
 All three are called the same way by the ES (``objective(weights, batch)`` and
 ``objective.sample(generator)``) and give the same scores for the same seed;
-only where the rollouts run differs.
+only where the rollouts run differs. Discovery picks; `autotts.scale` only shards
+(it never imports discovery), so every import points down the layers.
 """
 
 from __future__ import annotations
@@ -44,8 +45,8 @@ def search_objective(settings: Any, stores: Sequence[ReplayStore], device: torch
         raise AutottsError(f"search.num_actors={actors} with {world} DDP ranks: shard the population over "
                            "Ray actors or over devices, not both")
     if actors:
+        from autotts.discovery.recipe import ObjectiveRecipe
         from autotts.scale.ray_pool import RayObjective
-        from autotts.scale.recipe import ObjectiveRecipe
 
         return RayObjective(local, ObjectiveRecipe.of(s, stores, device), actors, s.search.ray_address)
     if world > 1:

@@ -22,7 +22,7 @@ from autotts.controllers.policy import BetaPolicy, PolicyShape, heads, vote_weig
 from autotts.controllers.rules import RuleEngine
 from autotts.env.state import Observation
 from autotts.errors import AutottsError
-from autotts.executor.manifest import check_manifest, feature_names, read_manifest, write_manifest
+from autotts.artifact.manifest import check_manifest, feature_names, read_manifest, write_manifest
 
 DEFAULT_BETA = 0.5
 
