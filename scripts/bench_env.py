@@ -139,7 +139,7 @@ def observe(ep: ReferenceEpisode, slots: int, question: int, ids: dict[str, int]
         finish_key=torch.tensor([[key[s] if st == FINISHED else NOT_FINISHED for s, st in enumerate(status)]]),
         opened_round=row32(ep.opened_round(slots)), n_open=one(ep.n_open), n_avail=one(ep.n_avail),
         round=one(ep.round), done=torch.tensor([ep.done]), result=one(as_id(ep.result)),
-        delta=one(ep.question.delta), question=one(question),
+        delta=one(ep.question.delta), question=one(question), seq_cost=one(ep.seq_cost),
         pool_winner=one(as_id(winner)), pool_top1=one(top1), pool_top2=one(top2), pool_size=one(len(finals)))
 
 

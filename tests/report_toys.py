@@ -9,12 +9,13 @@ from autotts.evaluate.sweep import SettingResult
 Q = 40
 
 
-def setting(method: str, knob: float, correct_share: float, tokens: float) -> SettingResult:
-    """A setting whose first `correct_share` of the questions are answered right, costing ~`tokens` each."""
+def setting(method: str, knob: float, correct_share: float, tokens: float, seq: float = float("nan")) -> SettingResult:
+    """A setting whose first `correct_share` of the questions are answered right, costing ~`tokens` each
+    (`seq` sequential tokens; NaN = not measured, as in old results files)."""
     right = np.arange(Q) < round(correct_share * Q)
     acc = 100.0 * right
     tok = np.full(Q, tokens) * (1.0 + 0.1 * (np.arange(Q) % 3))
-    return SettingResult(method, knob, float(acc.mean()), float(tok.mean()), Q, 0.01, acc, tok)
+    return SettingResult(method, knob, float(acc.mean()), float(tok.mean()), Q, 0.01, acc, tok, seq)
 
 
 def sweep() -> list[SettingResult]:

@@ -5,7 +5,7 @@ random priorities, opens of 0..3 as probes or full reads, and Action fields
 randomly left None) drives all episodes of a store through `batched.step`; the
 same decisions, split per row, drive one `ReferenceEpisode` each. After every
 round every episode that acted is compared: statuses, depths, answers, streaks,
-per-slot and total costs, open rounds, completion order, n_open, round, done,
+per-slot and total costs, sequential tokens (the per-round critical path), open rounds, completion order, n_open, round, done,
 result; one extra random round at the end checks that answered episodes stay put.
 """
 
@@ -44,6 +44,7 @@ class Coverage:
     full_reads: int = 0
     pruned: int = 0
     exhausted: int = 0
+    parallel: int = 0  # episodes whose sequential tokens lie strictly between 0 and their total
 
 
 def random_action(obs: Observation, gen: torch.Generator, vocab_len: torch.Tensor, p_stop: float) -> Action:
@@ -95,7 +96,7 @@ def compare(where: str, obs: Observation, refs: list[ReferenceEpisode], vocabs: 
     """Episodes `rows` observe what their reference episodes show (over the slots opened so far)."""
     w = max(1, int(obs.n_open.max()))
     cols = {k: getattr(obs, k)[rows, :w].tolist() for k in SLOT_FIELDS + ("answer", "finish_key")}
-    vals = {k: getattr(obs, k)[rows].tolist() for k in ("n_open", "round", "done", "result")}
+    vals = {k: getattr(obs, k)[rows].tolist() for k in ("n_open", "round", "done", "result", "seq_cost")}
     total = obs.total_cost[rows].tolist()
     for j, i in enumerate(rows.tolist()):
         ref = refs[i]
@@ -105,6 +106,7 @@ def compare(where: str, obs: Observation, refs: list[ReferenceEpisode], vocabs: 
         _same(ctx, "answer", [vocabs[i][a] if a >= 0 else None for a in cols["answer"][j]], ref.answer(w))
         _same(ctx, "completion order", completion_order(cols["finish_key"][j]), ref.completions)
         _same(ctx, "total cost", total[j], ref.total_cost)
+        _same(ctx, "sequential tokens", vals["seq_cost"][j], ref.seq_cost)
         _same(ctx, "n_open", vals["n_open"][j], ref.n_open)
         _same(ctx, "round", vals["round"][j], ref.round)
         _same(ctx, "done", vals["done"][j], ref.done)
@@ -128,6 +130,7 @@ def coverage(refs: list[ReferenceEpisode]) -> Coverage:
     cov = Coverage(episodes=len(refs), rounds=sum(ref.round for ref in refs))
     for ref in refs:
         cov.exhausted += ref.n_open == ref.n_avail
+        cov.parallel += 0 < ref.seq_cost < ref.total_cost
         for sl in ref.slots:
             cov.pruned += sl.status == PRUNED
             if sl.status == FINISHED and sl.reader.k == 0 and sl.reader.probes:
@@ -141,7 +144,7 @@ def coverage(refs: list[ReferenceEpisode]) -> Coverage:
 def assert_covered(cov: Coverage, min_episodes: int) -> None:
     assert cov.episodes >= min_episodes, cov
     assert 10 * cov.episodes <= cov.rounds <= 30 * cov.episodes, cov  # ~10-30 rounds per episode
-    for name in ("finished_by_advance", "zero_remainder", "full_reads", "pruned", "exhausted"):
+    for name in ("finished_by_advance", "zero_remainder", "full_reads", "pruned", "exhausted", "parallel"):
         assert getattr(cov, name) > 0, f"{name} never happened: {cov}"
 
 

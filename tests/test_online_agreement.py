@@ -1,4 +1,5 @@
-"""Replay and online runs agree question by question: answers, token costs (total and per branch), traces.
+"""Replay and online runs agree question by question: answers, token costs (total, per branch and
+sequential), traces.
 
 A store is collected from the tiny model (3 questions x 8 branches, delta 16,
 at most 96 tokens per branch); then each controller is (a) replayed on the
@@ -90,7 +91,7 @@ def reader(model_dir) -> IntervalReader:
 
 
 def replay(store, spec: str, shuffle_seed: int, n: int = N) -> list[dict]:
-    """Per question: answer string, tokens, rounds, tokens per branch (from the trace) and the trace."""
+    """Per question: answer string, tokens, sequential tokens, rounds, tokens per branch (from the trace), trace."""
     controller = make_controller(spec)
     q = store.num_questions
     order = torch.tensor([list(python_shuffle(n, shuffle_seed))] * q)
@@ -101,11 +102,14 @@ def replay(store, spec: str, shuffle_seed: int, n: int = N) -> list[dict]:
     for e in range(q):
         trace = [{k: v for k, v in r.items() if k != "gold"} for r in recorder.records if r["episode"] == e]
         spent: dict[str, int] = {}
+        waited = 0  # the critical path read off the trace: per round, the largest charge to one branch
         for record in trace:
             for b in record["branches"]:
                 spent[str(b["branch"])] = spent.get(str(b["branch"]), 0) + b["cost"]
+            waited += max([b["cost"] for b in record["branches"]], default=0)
+        assert int(result.seq_tokens[e]) == waited, (spec, e)
         out.append({"answer": store.answer(e, int(result.answer[e])), "tokens": int(result.tokens[e]),
-                    "rounds": int(result.rounds[e]), "branch_tokens": spent, "trace": trace})
+                    "seq_tokens": waited, "rounds": int(result.rounds[e]), "branch_tokens": spent, "trace": trace})
     return out
 
 
@@ -136,6 +140,7 @@ def test_replay_and_online_agree(store_path, reader, questions_file, spec: str, 
     for want, have in zip(expected, got):
         assert have["answer"] == want["answer"]
         assert have["tokens"] == want["tokens"] and have["branch_tokens"] == want["branch_tokens"]
+        assert have["seq_tokens"] == want["seq_tokens"]
         assert have["rounds"] == want["rounds"]
         assert have["trace"] == want["trace"]
     assert all(ep["tokens"] > 0 and ep["trace"] for ep in got)

@@ -105,6 +105,11 @@ def test_report_on_two_public_stores(tmp_path):
     rows = {r["setting"]: r for r in _csv(out / "Qwen3-0.6B_aime24" / "table.csv")}
     assert rows["SC@64"]["accuracy"] == rows["ASC (64)"]["accuracy"]
     assert float(rows["ASC (64)"]["tokens_vs_sc64"]) < 0.9
+    # Sequential tokens: SC@1 and ASC (one branch a round) wait for all they spend; parallel methods wait less.
+    seq = {k: (float(r["seq_tokens"]), float(r["tokens"])) for k, r in rows.items()}
+    assert all(seq[k][0] == seq[k][1] for k in ("SC@1", "ASC (8)", "ASC (64)"))
+    assert all(0 < seq[k][0] < seq[k][1] for k in ("SC@8", "SC@64", "ESC (64)", "Parallel-Probe (4)", "CMC β=0.5"))
+    assert "sequential tokens" in md
     _png_ok(out / "grid.png")
 
 

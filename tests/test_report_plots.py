@@ -41,6 +41,19 @@ def test_frontier_figure_has_one_curve_per_method_and_a_readable_png(tmp_path):
     assert path.stat().st_size < 150_000
 
 
+def test_frontier_figure_adds_a_sequential_tokens_panel(tmp_path):
+    """With sequential tokens the figure gets a second panel: accuracy against the critical path."""
+    results = [replace(r, seq_tokens=r.tokens / (4.0 if r.method == "sc" else 2.0)) for r in sweep()]
+    s = summarise(results, store="m/d", model="m", dataset="d", resamples=50)
+    fig = frontier_figure(s, width=6.0, height=4.0)
+    seq = sorted((line for ax in fig.axes for line in ax.get_lines() if (line.get_gid() or "").startswith("seq:")),
+                 key=lambda line: line.get_gid())
+    assert [line.get_gid() for line in seq] == ["seq:cmc", "seq:sc"]
+    assert np.allclose(seq[0].get_xdata(), [r.seq_tokens for r in results if r.method == "cmc"])
+    assert fig.axes[1].get_xlabel().startswith("mean sequential tokens")
+    assert imread(save_png(fig, tmp_path / "curve.png", dpi=50)).shape[:2] == (200, 600)
+
+
 def test_grid_figure_lays_out_models_by_benchmarks(tmp_path):
     summaries = [_summary(m, d) for m in ("A", "B") for d in ("x", "y")]
     fig = grid_figure(summaries, panel=2.5)

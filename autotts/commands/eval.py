@@ -44,10 +44,10 @@ def _print_table(rows: list) -> None:
     from rich.console import Console
     from rich.table import Table
     table = Table(title="autotts eval", show_lines=False)
-    for col in ("store", "controller", "knob/β", "accuracy %", "tokens", "episodes", "wall s"):
+    for col in ("store", "controller", "knob/β", "accuracy %", "tokens", "seq tokens", "episodes", "wall s"):
         table.add_column(col, justify="right" if col not in ("store", "controller") else "left")
     for r in rows:
         knob = r.beta if r.beta is not None else r.knob
         table.add_row(f"{r.model}/{r.dataset}", r.controller, "" if knob is None else f"{knob:g}",
-                      f"{r.accuracy:.2f}", f"{r.tokens:,.1f}", str(r.episodes), f"{r.wall_s:.3f}")
+                      f"{r.accuracy:.2f}", f"{r.tokens:,.1f}", f"{r.seq_tokens:,.1f}", str(r.episodes), f"{r.wall_s:.3f}")
     Console(file=sys.stdout, width=120).print(table)

@@ -61,14 +61,15 @@ def _print_table(rows: list[dict], trace: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("line", "answer", "gold", "ok", "tokens", "rounds", "branches")
+    table = Table("line", "answer", "gold", "ok", "tokens", "seq tokens", "rounds", "branches")
     for r in rows:
         table.add_row(str(r["line"]), str(r["answer"]), r["gold"], "yes" if r["correct"] else "no", str(r["tokens"]),
-                      str(r["rounds"]), str(len(r["branch_tokens"])))
+                      str(r["seq_tokens"]), str(r["rounds"]), str(len(r["branch_tokens"])))
     console = Console()
     console.print(table)
     acc = sum(r["correct"] for r in rows) / len(rows)
-    console.print(f"accuracy {100 * acc:.1f}%  mean tokens {sum(r['tokens'] for r in rows) / len(rows):.0f}")
+    mean = lambda key: sum(r[key] for r in rows) / len(rows)  # noqa: E731
+    console.print(f"accuracy {100 * acc:.1f}%  mean tokens {mean('tokens'):.0f}  mean seq tokens {mean('seq_tokens'):.0f}")
     if trace:
         for r in rows:
             console.print(f"[bold]line {r['line']}[/bold]")

@@ -60,7 +60,8 @@ def beta_sweep(weights: Tensor, store: ReplayStore, betas: Sequence[float], seed
 
 def _slice(result, start: int, stop: int):
     from autotts.env.rollout import Rollout
-    return Rollout(*(getattr(result, f)[start:stop].cpu() for f in ("answer", "correct", "tokens", "rounds", "opened")))
+    return Rollout(*(getattr(result, f)[start:stop].cpu() for f in ("answer", "correct", "tokens", "rounds", "opened",
+                                                                          "seq_tokens")))
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,9 @@ Cost semantics (DESIGN.md, identical to the reference replay):
   ``max(0, length - delta * probes_charged)``;
 * a full read of a fresh branch reveals the final answer for exactly ``length``;
 * finished and pruned branches are never charged again.
+
+Sequential tokens (``Observation.seq_cost``, the critical path) are counted in
+the same place: each round adds the largest charge any one branch took in it.
 """
 
 from __future__ import annotations
@@ -64,7 +67,7 @@ def reset(store: ReplayStore, episodes: Episodes, slots: int) -> EnvState:
         finish_key=torch.full((e, slots), NOT_FINISHED, dtype=torch.long, device=dev),
         opened_round=zeros - 1, n_open=ze.clone(), n_avail=n_avail, round=ze.clone(),
         done=torch.zeros(e, dtype=torch.bool, device=dev), result=ze - 1,
-        delta=store.delta[q], question=q,
+        delta=store.delta[q], question=q, seq_cost=ze.clone(),
         pool_winner=ze - 1, pool_top1=ze.clone(), pool_top2=ze.clone(), pool_size=ze.clone(),
     )
     return EnvState(obs, hidden, empty_pool(e, store.final_vocab_size, dev))
@@ -86,20 +89,22 @@ def step(store: ReplayStore, state: EnvState, action: Action, donate: bool = Fal
     out = {k: copy(getattr(obs, k)) for k in _BRANCH_FIELDS} if touches else {}
     flat = {k: v.view(-1) for k, v in out.items()}
     done: list[Tensor] = []  # flat indices of branches that finished this round
+    charges: list[tuple[Tensor, Tensor]] = []  # (flat index, tokens charged this round) of every charged branch
     if action.prune is not None:
         _prune(flat, action.prune, acting)
     if action.advance is not None:
-        done.append(_advance(store, obs, hid, flat, action, acting))
+        done.append(_advance(store, obs, hid, flat, action, acting, charges))
     n_open = obs.n_open
     if action.open is not None:
-        count, opened_done = _open(store, obs, hid, flat, action, acting)
+        count, opened_done = _open(store, obs, hid, flat, action, acting, charges)
         n_open = n_open + count
         done.append(opened_done)
+    seq_cost = _add_round_peak(obs, charges)
     pool = state.pool
     if done and sum(d.numel() for d in done):
         pool, summary = _fold_pool(obs, state.pool, flat, done[0] if len(done) == 1 else torch.cat(done), copy)
         out.update(summary)
-    new = replace(obs, **out, n_open=n_open, round=obs.round + acting.long(), done=obs.done | stop,
+    new = replace(obs, **out, n_open=n_open, seq_cost=seq_cost, round=obs.round + acting.long(), done=obs.done | stop,
                   result=torch.where(stop, action.answer, obs.result))
     return EnvState(new, hid, pool)
 
@@ -113,6 +118,17 @@ def _fold_pool(obs: Observation, pool: PoolTable, flat: dict[str, Tensor], idx: 
     return pool, summary
 
 
+def _add_round_peak(obs: Observation, charges: list[tuple[Tensor, Tensor]]) -> Tensor:
+    """[E] `seq_cost` plus this round's largest single-branch charge per episode (0 where nothing was charged)."""
+    charges = [(i, c) for i, c in charges if i.numel()]
+    if not charges:
+        return obs.seq_cost
+    idx = charges[0][0] if len(charges) == 1 else torch.cat([i for i, _ in charges])
+    tok = charges[0][1] if len(charges) == 1 else torch.cat([c.to(torch.long) for _, c in charges])
+    peak = torch.zeros_like(obs.seq_cost).scatter_reduce_(0, idx // obs.slots, tok.to(torch.long), "amax")
+    return obs.seq_cost + peak
+
+
 def _prune(flat: dict[str, Tensor], prune: Tensor, acting: Tensor) -> None:
     idx = flat_nonzero(rows_and(prune, acting))
     status = gather(flat["status"], idx)
@@ -120,10 +136,11 @@ def _prune(flat: dict[str, Tensor], prune: Tensor, acting: Tensor) -> None:
 
 
 def _advance(store: ReplayStore, obs: Observation, hid: Hidden, flat: dict[str, Tensor], action: Action,
-             acting: Tensor) -> Tensor:
+             acting: Tensor, charges: list[tuple[Tensor, Tensor]]) -> Tensor:
     """Reveal up to `advance` probes of each active branch; advancing past the last one finishes it.
 
-    Returns the flat indices of the branches that finished. All branches take the
+    Returns the flat indices of the branches that finished and appends each
+    advanced branch's charge of this round to `charges`. All branches take the
     cheap path (new depth, probe answer and cost); the few that finish are then
     patched on a short list, so no dense select runs over the long one.
     """
@@ -154,16 +171,18 @@ def _advance(store: ReplayStore, obs: Observation, hid: Hidden, flat: dict[str, 
         put(flat["status"], done, FINISHED)
         prio = gather(action.priority.reshape(-1), done) if action.priority is not None else done % obs.slots
         put(flat["finish_key"], done, gather(obs.round, done // obs.slots) * KEY_ROUND + prio)
+    charges.append((idx, cost - depth0 * delta))  # an active branch had paid delta per revealed probe
     for name, value in (("depth", depth), ("cost", cost), ("answer", answer), ("streak", streak)):
         put(flat[name], idx, value)
     return done
 
 
 def _open(store: ReplayStore, obs: Observation, hid: Hidden, flat: dict[str, Tensor], action: Action,
-          acting: Tensor) -> tuple[Tensor, Tensor]:
+          acting: Tensor, charges: list[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
     """Open the next `open` branches in order, as probes (delta, first probe) or full reads (length, final).
 
-    Returns the number opened per episode and the flat indices of branches that finished on opening.
+    Returns the number opened per episode and the flat indices of branches that finished on opening;
+    appends each opened branch's charge (its whole cost so far) to `charges`.
     """
     count = torch.minimum(action.open.clamp(min=0) * acting, obs.n_avail - obs.n_open)
     k = int(count.max()) if count.numel() else 0
@@ -182,10 +201,13 @@ def _open(store: ReplayStore, obs: Observation, hid: Hidden, flat: dict[str, Ten
     if full.numel() < idx.numel():
         _open_probes(store, hid, flat, idx if full.numel() == 0 else gather(idx, flat_nonzero(~finishes)))
     if full.numel() == 0:
+        charges.append((idx, gather(flat["cost"], idx)))
         return count, full
+    opened = idx
     if full.numel() < idx.numel():
         idx, slot, opened_round = gather(idx, full), gather(slot, full), gather(opened_round, full)
     _open_full(hid, flat, idx, opened_round * KEY_ROUND + KEY_OPEN + slot)
+    charges.append((opened, gather(flat["cost"], opened)))  # a fresh slot's cost is all charged this round
     return count, idx
 
 

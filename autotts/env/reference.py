@@ -98,6 +98,7 @@ class ReferenceEpisode:
         self.slots: list[Slot] = []
         self.ledger: list[tuple[int, int]] = []  # (slot, tokens) for every charge, in time order
         self.total_cost = 0
+        self.seq_cost = 0                        # per round, the largest charge to one slot; summed
         self.completions: list[int] = []         # slots in the order they finished
         self.round = 0
         self.done = False
@@ -111,6 +112,7 @@ class ReferenceEpisode:
         if action.stop:
             self.done, self.result = True, action.answer
             return
+        start = len(self.ledger)
         for s in sorted(action.prune):
             if s < len(self.slots) and self.slots[s].status == ACTIVE:
                 self.slots[s].status = PRUNED
@@ -119,6 +121,14 @@ class ReferenceEpisode:
         for _ in range(action.open):
             self._open(action.full_read)
         self.round += 1
+        self.seq_cost += self._round_peak(start)
+
+    def _round_peak(self, start: int) -> int:
+        """The most tokens one slot was charged by ledger entries `start:` (this round's charges)."""
+        per_slot: dict[int, int] = {}
+        for s, tokens in self.ledger[start:]:
+            per_slot[s] = per_slot.get(s, 0) + tokens
+        return max(per_slot.values(), default=0)
 
     def _advance_order(self, action: RefAction) -> list[int]:
         first = [s for s in (action.priority or ()) if s in action.advance]

@@ -28,13 +28,15 @@ class Recorder(Protocol):
 
 @dataclass(frozen=True)
 class Rollout:
-    """Per-episode outcome: answer id [E] (-1 none), correct [E] bool, tokens [E], rounds [E], opened [E]."""
+    """Per-episode outcome: answer id [E] (-1 none), correct [E] bool, tokens [E], rounds [E], opened [E],
+    seq_tokens [E] (the critical path: `Observation.seq_cost`)."""
 
     answer: Tensor
     correct: Tensor
     tokens: Tensor
     rounds: Tensor
     opened: Tensor
+    seq_tokens: Tensor
 
 
 def rollout(store: ReplayStore, episodes: Episodes, controller: Any, context: dict[str, Tensor] | None = None,
@@ -52,7 +54,7 @@ def rollout(store: ReplayStore, episodes: Episodes, controller: Any, context: di
         memory = controller.init(state.obs, context)
     e = len(episodes)
     dev = state.obs.status.device
-    out = {k: torch.zeros(e, dtype=torch.long, device=dev) for k in ("answer", "tokens", "rounds", "opened")}
+    out = {k: torch.zeros(e, dtype=torch.long, device=dev) for k in ("answer", "tokens", "rounds", "opened", "seq_tokens")}
     rows = torch.arange(e, device=dev)
     if recorder is not None:
         recorder.on_state(state, rows)
@@ -79,7 +81,7 @@ def rollout(store: ReplayStore, episodes: Episodes, controller: Any, context: di
     _record(out, state, rows, torch.arange(rows.numel(), device=dev))
     gold = store.gold[episodes.question.to(dev)]
     return Rollout(answer=out["answer"], correct=(out["answer"] == gold) & (out["answer"] >= 0),
-                   tokens=out["tokens"], rounds=out["rounds"], opened=out["opened"])
+                   tokens=out["tokens"], rounds=out["rounds"], opened=out["opened"], seq_tokens=out["seq_tokens"])
 
 
 def _record(out: dict[str, Tensor], state: EnvState, rows: Tensor, pick: Tensor) -> None:
@@ -87,5 +89,5 @@ def _record(out: dict[str, Tensor], state: EnvState, rows: Tensor, pick: Tensor)
     obs = state.obs
     idx = rows.index_select(0, pick)
     for name, value in (("answer", obs.result), ("tokens", obs.total_cost), ("rounds", obs.round),
-                        ("opened", obs.n_open)):
+                        ("opened", obs.n_open), ("seq_tokens", obs.seq_cost)):
         out[name].index_copy_(0, idx, value.index_select(0, pick).to(out[name].dtype))

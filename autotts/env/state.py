@@ -45,6 +45,8 @@ class Observation:
     n_open: [E] slots opened; n_avail: [E] branches the episode may open.
     round: [E] rounds taken; done: [E] episode answered; result: [E] answer id.
     delta: [E] interval in tokens; question: [E] question index (for answer strings).
+    seq_cost: [E] sequential tokens (the critical path): per round, the most tokens charged to any one
+    slot in that round, summed over rounds -- what a user waits for when a round's branches decode in parallel.
     pool_winner/pool_top1/pool_top2/pool_size: [E] ordered majority vote over the final
     answers of finished branches, ties to the earliest completion (spec §0.1), kept
     up to date by the env as branches finish.
@@ -64,6 +66,7 @@ class Observation:
     result: Tensor
     delta: Tensor
     question: Tensor
+    seq_cost: Tensor
     pool_winner: Tensor
     pool_top1: Tensor
     pool_top2: Tensor

@@ -82,13 +82,39 @@ def _short_tokens(x: float) -> str:
     return f"{x / 1e3:g}k" if x >= 1e3 else f"{x:g}"
 
 
+def _has_seq(c) -> bool:
+    return len(c.seq_tokens) == len(c.knobs) and all(x == x for x in c.seq_tokens)  # x == x: not NaN
+
+
+def draw_sequential(ax: "Axes", summary: StoreSummary) -> int:
+    """Accuracy against sequential tokens (the critical path) for every curve that has them; returns how many."""
+    import numpy as np
+    methods = [c.method for c in summary.curves]
+    drawn = 0
+    for c in filter(_has_seq, summary.curves):
+        seq = np.asarray(c.seq_tokens, dtype=float)
+        order = seq.argsort()
+        ax.plot(seq[order], c.accuracy.value[order], marker=MARKERS.get(c.method, "*"), markersize=4,
+                linewidth=1.6, color=method_color(c.method, methods), label=c.label, gid=f"seq:{c.method}")
+        drawn += 1
+    _token_axis(ax)
+    ax.set_xlabel("mean sequential tokens per question (critical path)")
+    ax.set_title("latency: branches of a round decode in parallel", fontsize=9)
+    ax.grid(True, which="both", alpha=0.25, linewidth=0.5)
+    return drawn
+
+
 def frontier_figure(summary: StoreSummary, width: float = 6.4, height: float = 4.4) -> "Figure":
-    """One store's accuracy–token curves with bootstrap bands."""
+    """One store's accuracy–token curves with bootstrap bands and, when the results have them, a second
+    panel (`width` wide again) of accuracy against sequential tokens."""
     from matplotlib.figure import Figure
-    fig = Figure(figsize=(width, height), layout="constrained")
-    ax = fig.add_subplot()
-    draw_frontier(ax, summary, note=f"{summary.questions} questions, {summary.episodes} episodes\n"
-                                   f"bands: {summary.confidence:.0%} bootstrap over questions")
+    panels = 2 if any(map(_has_seq, summary.curves)) else 1
+    fig = Figure(figsize=(panels * width, height), layout="constrained")
+    axes = fig.subplots(1, panels, sharey=True, squeeze=False)[0]
+    draw_frontier(axes[0], summary, note=f"{summary.questions} questions, {summary.episodes} episodes\n"
+                                        f"bands: {summary.confidence:.0%} bootstrap over questions")
+    if panels == 2:
+        draw_sequential(axes[1], summary)
     return fig
 
 
@@ -158,4 +184,4 @@ def to_rgb(fig: "Figure", dpi: int = 100) -> "np.ndarray":
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
 
-__all__ = ["curve_lines", "draw_frontier", "frontier_figure", "grid_figure", "method_color", "require_matplotlib", "save_png", "to_rgb"]
+__all__ = ["curve_lines", "draw_frontier", "draw_sequential", "frontier_figure", "grid_figure", "method_color", "require_matplotlib", "save_png", "to_rgb"]

@@ -39,6 +39,7 @@ class EvalRow:
     beta: float | None
     accuracy: float
     tokens: float
+    seq_tokens: float
     episodes: int
     wall_s: float
 
@@ -61,5 +62,6 @@ def eval_row(store: ReplayStore, episodes: Episodes, name: str, result: Rollout,
              knob: float | None = None, beta: float | None = None) -> EvalRow:
     fig = figures(result, episodes)
     return EvalRow(store=store.source or store.name, model=store.model, dataset=store.dataset, controller=name,
-                   knob=knob, beta=beta, accuracy=fig.accuracy, tokens=fig.tokens, episodes=fig.episodes,
+                   knob=knob, beta=beta, accuracy=fig.accuracy, tokens=fig.tokens, seq_tokens=fig.seq_tokens,
+                   episodes=fig.episodes,
                    wall_s=round(wall, 4))

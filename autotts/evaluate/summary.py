@@ -38,6 +38,7 @@ class Curve:
     tokens: Band
     relative: Band | None
     wall_s: list[float]
+    seq_tokens: list[float] = field(default_factory=list)  # mean sequential tokens per setting (critical path)
 
     @property
     def label(self) -> str:
@@ -83,7 +84,8 @@ class StoreSummary:
         for c in self.curves:
             for i, knob in enumerate(c.knobs):
                 row = {"store": self.store, "method": c.method, "setting": setting_label(c.method, knob), "knob": knob,
-                       **_triple("accuracy", c.accuracy, i), **_triple("tokens", c.tokens, i)}
+                       **_triple("accuracy", c.accuracy, i), **_triple("tokens", c.tokens, i),
+                       "seq_tokens": c.seq_tokens[i]}
                 if c.relative is not None:
                     row.update(_triple("tokens_vs_sc64", c.relative, i))
                 rows.append(dict(row, wall_s=round(c.wall_s[i], 3)))
@@ -151,7 +153,8 @@ def _curve(results: Sequence[SettingResult], idx: list[int], acc_s: np.ndarray, 
         relative = band(point("tokens") / results[anchor].tokens, tok_s[:, idx] / tok_s[:, [anchor]])
     return Curve(method=results[idx[0]].method, knobs=[results[i].knob for i in idx],
                  accuracy=band(point("accuracy"), acc_s[:, idx]), tokens=band(point("tokens"), tok_s[:, idx]),
-                 relative=relative, wall_s=[results[i].wall_s for i in idx])
+                 relative=relative, wall_s=[results[i].wall_s for i in idx],
+                 seq_tokens=[results[i].seq_tokens for i in idx])
 
 
 def _matched(results: Sequence[SettingResult], groups: dict[str, list[int]], acc_s: np.ndarray, tok_s: np.ndarray,

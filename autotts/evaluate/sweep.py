@@ -27,7 +27,10 @@ _LABELS = {"sc": "SC@N", "asc": "ASC", "esc": "ESC", "parallel_probe": "Parallel
 
 @dataclass(frozen=True)
 class SettingResult:
-    """One (method, knob) on one store: reference-exact figures and per-question means [Q]."""
+    """One (method, knob) on one store: reference-exact figures and per-question means [Q].
+
+    seq_tokens: mean sequential tokens per question (the critical path; NaN in results files older than it).
+    """
 
     method: str
     knob: float | None
@@ -37,6 +40,7 @@ class SettingResult:
     wall_s: float
     question_accuracy: np.ndarray
     question_tokens: np.ndarray
+    seq_tokens: float = float("nan")
 
     @staticmethod
     def from_rollout(method: str, knob: float | None, result: Rollout, episodes: Episodes,
@@ -45,7 +49,7 @@ class SettingResult:
         return SettingResult(method=method, knob=knob, accuracy=fig.accuracy, tokens=fig.tokens,
                              episodes=fig.episodes, wall_s=wall_s,
                              question_accuracy=100.0 * question_means(result.correct, episodes),
-                             question_tokens=question_means(result.tokens, episodes))
+                             question_tokens=question_means(result.tokens, episodes), seq_tokens=fig.seq_tokens)
 
 
 @dataclass(frozen=True)
@@ -61,7 +65,8 @@ class StoreResults:
 def results_to_json(stores: Sequence[StoreResults], meta: dict[str, Any]) -> dict[str, Any]:
     return {"format": RESULTS_FORMAT, **meta, "stores": [
         {"store": s.store, "model": s.model, "dataset": s.dataset, "settings": [
-            {"method": r.method, "knob": r.knob, "accuracy": r.accuracy, "tokens": r.tokens, "episodes": r.episodes,
+            {"method": r.method, "knob": r.knob, "accuracy": r.accuracy, "tokens": r.tokens, "seq_tokens": r.seq_tokens,
+             "episodes": r.episodes,
              "wall_s": r.wall_s, "question_accuracy": r.question_accuracy.tolist(),
              "question_tokens": r.question_tokens.tolist()} for r in s.results]} for s in stores]}
 
@@ -75,7 +80,8 @@ def results_from_json(data: Any, path: str) -> tuple[list[StoreResults], dict[st
         try:
             results = [SettingResult(r["method"], r["knob"], float(r["accuracy"]), float(r["tokens"]),
                                      int(r["episodes"]), float(r["wall_s"]), np.asarray(r["question_accuracy"], float),
-                                     np.asarray(r["question_tokens"], float)) for r in s["settings"]]
+                                     np.asarray(r["question_tokens"], float), float(r.get("seq_tokens", "nan")))
+                       for r in s["settings"]]
             stores.append(StoreResults(s["store"], s["model"], s["dataset"], results))
         except (KeyError, TypeError, ValueError) as err:
             raise AutottsError(f"{path}: stores[{i}]: missing or malformed field ({err})") from None

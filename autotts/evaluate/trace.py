@@ -68,7 +68,7 @@ class TraceRecorder:
             "episode": eid, "question": q, "seed": int(self.episodes.seed[eid]), "round": dec["round"],
             "stop": dec["stop"], "answer": word(obs.result[i]) if dec["stop"] else None,
             "stop_by": dec.get("stop_by"), "open": dec.get("open", 0), "open_by": dec.get("open_by"),
-            "branches": branches, "tokens": int(sum(now["cost"])),
+            "branches": branches, "tokens": int(sum(now["cost"])), "seq_tokens": int(obs.seq_cost[i]),
             "pool": {"winner": word(obs.pool_winner[i]), "top1": int(obs.pool_top1[i]), "top2": int(obs.pool_top2[i])},
             "gold": self.store.answer(q, int(self.store.gold[q])),
         }

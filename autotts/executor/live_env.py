@@ -8,7 +8,8 @@ needs the end. Then a snapshot of everything revealed so far is built as a
 `ReplayStore` and the replay env's own `reset`/`step` update the
 observation. Cost accounting and observation updates therefore have one
 source (`autotts.env.batched`), and the tokens generated equal the tokens
-charged (checked by `check_costs`).
+charged (checked by `check_costs`), in total per branch and along the critical
+path: per round the most tokens one branch generated, summed (`seq_cost`).
 
 Episodes are the questions; slot s of every question opens branch
 ``order[s]`` with ``order = python_shuffle(n, shuffle_seed)``, the reference
@@ -50,6 +51,7 @@ class LiveEnv:
         e = len(questions)
         self.tracks: list[dict[int, Track]] = [{} for _ in range(e)]
         self.vocab: list[dict[str, int]] = [{} for _ in range(e)]
+        self.waited = [0] * e  # per question: per round the most tokens one branch generated, summed
         as_t = lambda x: torch.tensor(x, dtype=torch.long)  # noqa: E731
         self.episodes = Episodes(question=torch.arange(e), order=as_t([list(self.order)] * e),
                                  n_avail=torch.full((e,), self.n), seed=torch.full((e,), int(shuffle_seed)))
@@ -81,8 +83,11 @@ class LiveEnv:
         return 0 if track is None else track.tokens
 
     def check_costs(self, obs: Observation) -> None:
-        """Tokens generated per branch must equal tokens charged by the replay accounting."""
+        """Tokens generated per branch, and along the critical path, must equal what the replay accounting charged."""
         for e in range(obs.num_episodes):
+            if int(obs.seq_cost[e]) != self.waited[e]:
+                raise RuntimeError(f"question {e}: the critical path generated {self.waited[e]} tokens but "
+                                   f"{int(obs.seq_cost[e])} were charged as sequential tokens")
             for slot in range(int(obs.n_open[e])):
                 j = self.order[slot]
                 charged, made = int(obs.cost[e, slot]), self.branch_tokens(e, j)
@@ -93,20 +98,26 @@ class LiveEnv:
 
     def _generate(self, obs: Observation, action: Action) -> None:
         acting = ~obs.done & ~action.stop
-        work: list[tuple[Track, int]] = []
+        work: list[tuple[int, Track, int]] = []  # (question, track, probes wanted)
         if action.advance is not None:
             want = (action.advance > 0) & acting[:, None] & (obs.status == ACTIVE)
             if action.prune is not None:
                 want &= ~action.prune  # the env prunes before it advances
             for e, slot in want.nonzero().tolist():
                 track = self.tracks[e][self.order[slot]]
-                work.append((track, int(obs.depth[e, slot]) + int(action.advance[e, slot])))
+                work.append((e, track, int(obs.depth[e, slot]) + int(action.advance[e, slot])))
         if action.open is not None:
             work += self._opens(obs, action, acting)
         if work:
-            self.reader.reveal([t for t, _ in work], [min(goal, TO_END) for _, goal in work])
+            before = [t.tokens for _, t, _ in work]
+            self.reader.reveal([t for _, t, _ in work], [min(goal, TO_END) for _, _, goal in work])
+            peak: dict[int, int] = {}
+            for (e, track, _), was in zip(work, before):
+                peak[e] = max(peak.get(e, 0), track.tokens - was)
+            for e, tokens in peak.items():
+                self.waited[e] += tokens
 
-    def _opens(self, obs: Observation, action: Action, acting: Tensor) -> list[tuple[Track, int]]:
+    def _opens(self, obs: Observation, action: Action, acting: Tensor) -> list[tuple[int, Track, int]]:
         """Open the branches the env will open (same count rule as `batched._open`)."""
         count = torch.where(acting, action.open.clamp(min=0), 0)
         count = torch.minimum(count, obs.n_avail - obs.n_open)
@@ -119,7 +130,7 @@ class LiveEnv:
             full = bool(action.full_read[e]) if action.full_read is not None else False
             for j, track in zip(js, tracks):
                 self.tracks[e][j] = track
-                work.append((track, TO_END if full else 1))
+                work.append((e, track, TO_END if full else 1))
         return work
 
     # ---- the revealed part as a replay store --------------------------------------------------

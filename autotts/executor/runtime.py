@@ -37,12 +37,13 @@ class QuestionResult:
     question: int
     answer: str | None
     tokens: int
+    seq_tokens: int  # the critical path: per round the most one branch generated, summed (`Observation.seq_cost`)
     rounds: int
     branch_tokens: dict[int, int]  # store branch index -> tokens, in opening order
     trace: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"answer": self.answer, "tokens": self.tokens, "rounds": self.rounds,
+        return {"answer": self.answer, "tokens": self.tokens, "seq_tokens": self.seq_tokens, "rounds": self.rounds,
                 "branch_tokens": {str(j): t for j, t in self.branch_tokens.items()}, "trace": self.trace}
 
 
@@ -94,6 +95,7 @@ def _results(env: LiveEnv, state: EnvState, records: list[dict]) -> list[Questio
         opened = range(int(obs.n_open[e]))
         out.append(QuestionResult(
             question=e, answer=env.answer(e, int(obs.result[e])), tokens=int(obs.total_cost[e]),
-            rounds=int(obs.round[e]), branch_tokens={env.order[s]: int(obs.cost[e, s]) for s in opened},
+            seq_tokens=int(obs.seq_cost[e]), rounds=int(obs.round[e]),
+            branch_tokens={env.order[s]: int(obs.cost[e, s]) for s in opened},
             trace=[_without_gold(r) for r in records if r["episode"] == e]))
     return out
