@@ -18,6 +18,7 @@ COMMANDS = {
     "eval": "Evaluate controllers on replay stores.",
     "collect": "Build a replay store from an LLM.",
     "run": "Run a controller against a live LLM.",
+    "serve": "Serve a controller as an OpenAI-compatible proxy in front of a completions server.",
     "export": "Export a trained controller (TorchScript + manifest).",
     "explain": "Distil a controller into a readable rule list.",
     "report": "Accuracy-token curves, tables and a report.",

@@ -39,6 +39,9 @@ factor factors exponent logarithm base power sum difference quotient maximum min
 equality equation solve solution solutions unique exactly at most at least each every some none all"""
 _NUMBERS = " ".join(str(i) for i in range(100))
 SPECIALS = ("<unk>", "<pad>", "</s>")
+# A chat template in the corpus' words, so chat requests render to text the word-level tokenizer reads.
+CHAT_TEMPLATE = ("{% for m in messages %}{{ m['content'] }} {% endfor %}"
+                 "{% if add_generation_prompt %}Let us compute{% endif %}")
 
 # Constant logit offsets: short numeric answers, "}" closes the box, EOS ends texts.
 _BIAS = {"</s>": 2.7, "}": 2.0, "1": 4.0, "2": 3.9, "3": 3.8, "5": 3.7, "7": 3.6, "12": 3.5}
@@ -61,22 +64,25 @@ def build_tokenizer():
     tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     tok.train_from_iterator(corpus(), trainers.WordLevelTrainer(special_tokens=list(SPECIALS), min_frequency=1))
-    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>", eos_token="</s>",
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>", eos_token="</s>",
                                    clean_up_tokenization_spaces=False)
+    fast.chat_template = CHAT_TEMPLATE
+    return fast
 
 
-def build_model(tokenizer, seed: int = 0, hidden: int = 32, layers: int = 2, eos_bias: float | None = None):
-    """A random 2-layer Llama in float64 with the hand-set channels of the module docstring."""
+def build_model(tokenizer, seed: int = 0, hidden: int = 32, layers: int = 2, eos_bias: float | None = None,
+                heads: int = 4, dtype: str = "float64"):
+    """A random 2-layer Llama (float64 by default) with the hand-set channels of the module docstring."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(seed)
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden,
-                         num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
+                         num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=min(2, heads),
                          max_position_embeddings=1024, tie_word_embeddings=False, initializer_range=LAYER_STD,
                          eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
                          bos_token_id=None)
-    model = LlamaForCausalLM(config).to(torch.float64).eval()
+    model = LlamaForCausalLM(config).to(torch.float64).eval()  # hand-set in float64, saved in `dtype`
     with torch.no_grad():
         _shape_logits(model.model.embed_tokens.weight, model.lm_head.weight, tokenizer, eos_bias)
         for layer in model.model.layers:
@@ -84,7 +90,7 @@ def build_model(tokenizer, seed: int = 0, hidden: int = 32, layers: int = 2, eos
             layer.mlp.down_proj.weight[3:7, :] = 0.0  # ... and only attention writes the answer selector
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
-    return model
+    return model.to(getattr(torch, dtype))
 
 
 def _shape_logits(emb, head, tokenizer, eos_bias: float | None = None) -> None:
@@ -108,15 +114,17 @@ def _shape_logits(emb, head, tokenizer, eos_bias: float | None = None) -> None:
     head[answers, 3:7] = head.new_empty(len(answers), 4).normal_(0.0, SELECT_STD)
 
 
-def make_tiny_model(outdir: str | Path, seed: int = 0, eos_bias: float | None = None) -> Path:
+def make_tiny_model(outdir: str | Path, seed: int = 0, eos_bias: float | None = None, vllm: bool = False) -> Path:
     """Write model + tokenizer to `outdir` (loadable with `from_pretrained`); returns the path.
 
     `eos_bias` overrides the EOS logit offset (e.g. -30: branches always run to the token cap, for benchmarks).
+    `vllm` writes the shape vLLM's CPU build accepts: float32, head_dim 64 (hidden 128, 2 heads, 2 layers).
     """
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = build_tokenizer()
-    build_model(tokenizer, seed, eos_bias=eos_bias).save_pretrained(out)
+    shape = {"hidden": 128, "heads": 2, "dtype": "float32"} if vllm else {}
+    build_model(tokenizer, seed, eos_bias=eos_bias, **shape).save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
 
@@ -126,8 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("outdir", help="directory to write the model and tokenizer to")
     parser.add_argument("--seed", type=int, default=0, help="weight initialisation seed")
     parser.add_argument("--eos-bias", type=float, default=None, help="EOS logit offset (default 2.7; -30 never ends)")
+    parser.add_argument("--vllm", action="store_true", help="float32, head_dim 64 (hidden 128, 2 heads): loads in vLLM")
     args = parser.parse_args(argv)
-    path = make_tiny_model(args.outdir, args.seed, args.eos_bias)
+    path = make_tiny_model(args.outdir, args.seed, args.eos_bias, args.vllm)
     print(f"tiny model written to {path}")
     return 0
 

@@ -41,6 +41,7 @@ class QuestionResult:
     rounds: int
     branch_tokens: dict[int, int]  # store branch index -> tokens, in opening order
     trace: list[dict] = field(default_factory=list)
+    seq_tokens: int = 0  # critical path: per round the most tokens any one branch generated, summed
 
     def to_dict(self) -> dict:
         return {"answer": self.answer, "tokens": self.tokens, "seq_tokens": self.seq_tokens, "rounds": self.rounds,
@@ -53,34 +54,65 @@ class OnlineResult:
     timing: Timing
 
 
+class OnlineRun:
+    """A live env's episodes under a controller, advanced one round at a time.
+
+    The controller call is left to the caller (`apply` takes its action and
+    memory), so a server can decide the episodes of many runs in one batched
+    `act` and step each run on its own; `run_online` is the one-run loop.
+    """
+
+    def __init__(self, controller: Any, env: LiveEnv, beta: float = 0.5):
+        self.env, self.state = env, env.reset()
+        e = self.state.obs.num_episodes
+        self.memory = controller.init(self.state.obs, {"beta": torch.full((e,), float(beta))})
+        self.reasons = controller.reasons
+        self.rows = torch.arange(e)
+        self.recorder = TraceRecorder(env.store_view(), env.episodes, range(e))
+        self.recorder.on_state(self.state, self.rows)
+        self.timing = Timing()
+        self.seq_tokens = torch.zeros(e, dtype=torch.long)
+
+    @property
+    def done(self) -> bool:
+        return bool(self.state.obs.done.all())
+
+    def apply(self, action: Any, memory: Any, controller_s: float = 0.0) -> None:
+        """Execute one round's `action` (with the controller's new `memory`) on the live model."""
+        t1 = time.perf_counter()
+        self.recorder.on_action(self.state, action, self.reasons, self.rows)
+        busy = self.env.reader.busy_s
+        before = self.state.obs.cost
+        self.state, self.memory = self.env.step(self.state, action), memory
+        backend = self.env.reader.busy_s - busy
+        self.seq_tokens += (self.state.obs.cost - before).amax(1).clamp(min=0).long()
+        self.timing.controller_s += controller_s
+        self.timing.backend_s += backend
+        self.timing.env_s += time.perf_counter() - t1 - backend
+        self.timing.rounds += 1
+        self.recorder.on_state(self.state, self.rows)
+
+    def results(self) -> list[QuestionResult]:
+        """Per-question results once every episode answered (tokens generated checked against tokens charged)."""
+        self.env.check_costs(self.state.obs)
+        out = _results(self.env, self.state, self.recorder.records)
+        for e, r in enumerate(out):
+            r.seq_tokens = int(self.seq_tokens[e])
+        return out
+
+
 def run_online(controller: Any, env: LiveEnv, beta: float = 0.5, max_rounds: int = 10_000) -> OnlineResult:
     """Run `controller` on every question of `env` until all have answered."""
-    state = env.reset()
-    e = state.obs.num_episodes
-    memory = controller.init(state.obs, {"beta": torch.full((e,), float(beta))})
-    rows = torch.arange(e)
-    recorder = TraceRecorder(env.store_view(), env.episodes, range(e))
-    recorder.on_state(state, rows)
-    timing = Timing()
+    run = OnlineRun(controller, env, beta)
     for _ in range(max_rounds):
         t0 = time.perf_counter()
-        action, memory = controller.act(state.obs, memory)
-        t1 = time.perf_counter()
-        recorder.on_action(state, action, controller.reasons, rows)
-        busy = env.reader.busy_s
-        state = env.step(state, action)
-        backend = env.reader.busy_s - busy
-        timing.controller_s += t1 - t0
-        timing.backend_s += backend
-        timing.env_s += time.perf_counter() - t1 - backend
-        timing.rounds += 1
-        recorder.on_state(state, rows)
-        if bool(state.obs.done.all()):
+        action, memory = controller.act(run.state.obs, run.memory)
+        run.apply(action, memory, time.perf_counter() - t0)
+        if run.done:
             break
     else:
         raise RuntimeError(f"controller did not stop within {max_rounds} rounds")
-    env.check_costs(state.obs)
-    return OnlineResult(_results(env, state, recorder.records), timing)
+    return OnlineResult(run.results(), run.timing)
 
 
 def _without_gold(record: dict) -> dict:

@@ -21,6 +21,14 @@ from autotts.errors import AutottsError
 from autotts.executor.backends.base import SEED_STRIDE, Branch, Sampling
 
 
+class UpstreamError(AutottsError):
+    """The server failed a request (connection, HTTP status, malformed reply): a server answers 502."""
+
+
+class UpstreamTimeout(UpstreamError):
+    """The server did not reply in time: a server answers 504."""
+
+
 @dataclass
 class _Text:
     text: str = ""
@@ -80,7 +88,7 @@ class OpenAIBackend:
     def count_tokens(self, text: str) -> int:
         reply = self._complete(text, 1, Sampling(temperature=0.0), None)
         if reply.prompt_tokens is None:
-            raise AutottsError(f"{self.base_url}: malformed reply (no usage.prompt_tokens)")
+            raise UpstreamError(f"{self.base_url}: malformed reply (no usage.prompt_tokens)")
         return reply.prompt_tokens
 
     # ---- requests -----------------------------------------------------------------------------
@@ -98,22 +106,22 @@ class OpenAIBackend:
         try:
             resp = self.client.completions.create(**kwargs)
         except openai.APITimeoutError:
-            raise AutottsError(f"{self.base_url}: no reply within {self.timeout:g}s "
+            raise UpstreamTimeout(f"{self.base_url}: no reply within {self.timeout:g}s "
                                f"({self.retries + 1} attempts; raise --timeout or check the server)") from None
         except openai.APIConnectionError as err:
-            raise AutottsError(f"{self.base_url}: cannot connect ({_cause(err)}); is the server running?") from None
+            raise UpstreamError(f"{self.base_url}: cannot connect ({_cause(err)}); is the server running?") from None
         except openai.APIStatusError as err:
-            raise AutottsError(f"{self.base_url}: HTTP {err.status_code} from the server "
+            raise UpstreamError(f"{self.base_url}: HTTP {err.status_code} from the server "
                                f"({_short(err.message)})") from None
         except openai.APIError as err:  # e.g. a body that is not JSON
-            raise AutottsError(f"{self.base_url}: malformed reply ({_short(str(err))})") from None
+            raise UpstreamError(f"{self.base_url}: malformed reply ({_short(str(err))})") from None
         return self._parse(resp)
 
     def _parse(self, resp: Any) -> _Reply:
         """Validate the fields this backend relies on; anything else is a malformed reply."""
         choices = getattr(resp, "choices", None)
         if not isinstance(choices, list) or not choices:
-            raise AutottsError(f"{self.base_url}: malformed reply (expected a non-empty 'choices' list, "
+            raise UpstreamError(f"{self.base_url}: malformed reply (expected a non-empty 'choices' list, "
                                f"got {_short(repr(resp))})")
         choice = choices[0]
         text = getattr(choice, "text", None)
@@ -121,16 +129,16 @@ class OpenAIBackend:
         usage = getattr(resp, "usage", None)
         tokens = getattr(usage, "completion_tokens", None)
         if not isinstance(text, str):
-            raise AutottsError(f"{self.base_url}: malformed reply (choices[0].text is {_short(repr(text))})")
+            raise UpstreamError(f"{self.base_url}: malformed reply (choices[0].text is {_short(repr(text))})")
         if not isinstance(tokens, int) or isinstance(tokens, bool) or tokens < 0:
-            raise AutottsError(f"{self.base_url}: malformed reply (usage.completion_tokens is {_short(repr(tokens))}; "
+            raise UpstreamError(f"{self.base_url}: malformed reply (usage.completion_tokens is {_short(repr(tokens))}; "
                                "token accounting needs it)")
         prompt_tokens = getattr(usage, "prompt_tokens", None)
         return _Reply(text, tokens, finish, prompt_tokens if isinstance(prompt_tokens, int) else None)
 
     def _check_length(self, reply: _Reply, budget: int) -> None:
         if reply.tokens > budget or (reply.tokens < budget and reply.finish != "stop"):
-            raise AutottsError(f"{self.base_url}: malformed reply ({reply.tokens} tokens with finish_reason "
+            raise UpstreamError(f"{self.base_url}: malformed reply ({reply.tokens} tokens with finish_reason "
                                f"{reply.finish!r} for max_tokens={budget}; expected {budget} tokens or 'stop')")
 
 
