@@ -96,12 +96,18 @@ def _factory(spec: str, controller, delta: int):
 
 def main(args: argparse.Namespace) -> int:
     import logging
+    import signal
 
     import uvicorn
 
     app = build(args)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    for noisy in ("httpx", "httpx2", "openai"):  # one line per upstream call otherwise
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     print(f"autotts serve: {args.controller} over {args.upstream} as '{args.model}' on http://{args.host}:{args.port}/v1",
           flush=True)
+    for sig in (signal.SIGTERM, signal.SIGINT):  # uvicorn re-raises the signal once drained: then exit 0
+        signal.signal(sig, lambda *_: None)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=None)
+    print("autotts serve: drained, exiting", flush=True)
     return 0

@@ -44,7 +44,7 @@ class QuestionResult:
     seq_tokens: int = 0  # critical path: per round the most tokens any one branch generated, summed
 
     def to_dict(self) -> dict:
-        return {"answer": self.answer, "tokens": self.tokens, "seq_tokens": self.seq_tokens, "rounds": self.rounds,
+        return {"answer": self.answer, "tokens": self.tokens, "rounds": self.rounds,
                 "branch_tokens": {str(j): t for j, t in self.branch_tokens.items()}, "trace": self.trace}
 
 

@@ -189,7 +189,7 @@ def create_app(scheduler: Scheduler, renderer: ChatRenderer, config: ServeConfig
         return PlainTextResponse(metrics.render(scheduler.gauges(), scheduler.stats),
                                  media_type="text/plain; version=0.0.4")
 
-    app.state.metrics, app.state.traces, app.state.scheduler = metrics, traces, scheduler
+    app.state.metrics, app.state.traces, app.state.scheduler, app.state.model = metrics, traces, scheduler, config.model
     return app
 
 
