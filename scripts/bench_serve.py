@@ -119,8 +119,8 @@ def sc_direct(upstream: str, model: str, qs: list[str], n: int, max_tokens: int,
     """SC@n straight to the upstream: n seeded branches to the cap per question (one request, n choices), vote."""
     import openai
 
-    from autotts.collect.canonical import canonical
-    from autotts.collect.extract import last_boxed
+    from autotts.answers.canonical import canonical
+    from autotts.answers.extract import last_boxed
 
     c = openai.OpenAI(base_url=upstream, api_key=os.environ.get("OPENAI_API_KEY", "EMPTY"), timeout=600,
                       max_retries=0)

@@ -41,10 +41,9 @@ class QuestionResult:
     rounds: int
     branch_tokens: dict[int, int]  # store branch index -> tokens, in opening order
     trace: list[dict] = field(default_factory=list)
-    seq_tokens: int = 0  # critical path: per round the most tokens any one branch generated, summed
 
     def to_dict(self) -> dict:
-        return {"answer": self.answer, "tokens": self.tokens, "rounds": self.rounds,
+        return {"answer": self.answer, "tokens": self.tokens, "seq_tokens": self.seq_tokens, "rounds": self.rounds,
                 "branch_tokens": {str(j): t for j, t in self.branch_tokens.items()}, "trace": self.trace}
 
 
@@ -71,7 +70,6 @@ class OnlineRun:
         self.recorder = TraceRecorder(env.store_view(), env.episodes, range(e))
         self.recorder.on_state(self.state, self.rows)
         self.timing = Timing()
-        self.seq_tokens = torch.zeros(e, dtype=torch.long)
 
     @property
     def done(self) -> bool:
@@ -82,10 +80,8 @@ class OnlineRun:
         t1 = time.perf_counter()
         self.recorder.on_action(self.state, action, self.reasons, self.rows)
         busy = self.env.reader.busy_s
-        before = self.state.obs.cost
         self.state, self.memory = self.env.step(self.state, action), memory
         backend = self.env.reader.busy_s - busy
-        self.seq_tokens += (self.state.obs.cost - before).amax(1).clamp(min=0).long()
         self.timing.controller_s += controller_s
         self.timing.backend_s += backend
         self.timing.env_s += time.perf_counter() - t1 - backend
@@ -95,10 +91,7 @@ class OnlineRun:
     def results(self) -> list[QuestionResult]:
         """Per-question results once every episode answered (tokens generated checked against tokens charged)."""
         self.env.check_costs(self.state.obs)
-        out = _results(self.env, self.state, self.recorder.records)
-        for e, r in enumerate(out):
-            r.seq_tokens = int(self.seq_tokens[e])
-        return out
+        return _results(self.env, self.state, self.recorder.records)
 
 
 def run_online(controller: Any, env: LiveEnv, beta: float = 0.5, max_rounds: int = 10_000) -> OnlineResult:

@@ -23,7 +23,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import Tensor
 
-from autotts.collect.extract import last_boxed
+from autotts.answers.extract import last_boxed
 from autotts.env.state import ACTIVE, FINISHED, index_tree
 from autotts.errors import AutottsError
 from autotts.executor.backends.base import Backend, Branch
@@ -371,7 +371,7 @@ def answer_text(text: str, answer: str | None) -> str:
     """The chosen branch's text, ending with the returned answer boxed (added unless the text already ends so)."""
     if answer is None:
         return text
-    from autotts.collect.canonical import canonical
+    from autotts.answers.canonical import canonical
 
     boxed = last_boxed(text)
     if boxed is not None and canonical(boxed) == answer:
