@@ -29,6 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+VLLM_FLAGS = ("--no-enable-chunked-prefill", "--max-num-batched-tokens", "32768")  # see tests/serve_support.py
 WORDS = "sum product square number triangle prime divisor circle radius area cube sphere coin dice card".split()
 
 
@@ -50,7 +51,7 @@ def start_vllm(python: str, workdir: Path) -> tuple[subprocess.Popen, str, str, 
         port = s.getsockname()[1]
     log = open(workdir / "vllm.log", "wb")
     proc = subprocess.Popen([python, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model),
-                             "--served-model-name", "tiny", "--dtype", "float32", "--max-model-len", "1024",
+                             "--served-model-name", "tiny", "--dtype", "float32", "--max-model-len", "1024", *VLLM_FLAGS,
                              "--host", "127.0.0.1", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT,
                             env={**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "PYTHONPATH": ""},
                             start_new_session=True)

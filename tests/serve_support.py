@@ -26,6 +26,9 @@ from typing import Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 VLLM_ENV = "AUTOTTS_VLLM_PYTHON"
+# vLLM 0.32's CPU build crashes ("CPU Generator does not use offset") when a seeded request's prefill is split
+# across steps under load: no chunked prefill, and a step budget that fits every waiting prompt.
+VLLM_FLAGS = ("--no-enable-chunked-prefill", "--max-num-batched-tokens", "32768")
 
 
 def free_port() -> int:
@@ -90,7 +93,7 @@ def vllm_serve(python: str, model_dir: Path, log: Path, name: str = "tiny") -> I
     port = free_port()
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "PYTHONPATH": ""}
     cmd = [python, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir), "--served-model-name", name,
-           "--dtype", "float32", "--max-model-len", "1024", "--host", "127.0.0.1", "--port", str(port)]
+           "--dtype", "float32", "--max-model-len", "1024", *VLLM_FLAGS, "--host", "127.0.0.1", "--port", str(port)]
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     try:
