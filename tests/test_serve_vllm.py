@@ -108,3 +108,16 @@ def test_64_concurrent_requests_are_all_answered_each_as_alone(vllm, proxy, tmp_
     print(f"\nload: 64/64 answered, {len(differing)} differing; time to answer p50 "
           f"{statistics.median(seconds):.2f}s p95 {seconds[int(0.95 * 63)]:.2f}s; proxy time per round "
           f"{100 * proxy_s / upstream_s:.1f}% of upstream time")
+
+
+def test_chat_without_a_local_tokenizer_uses_vllms_own_template(vllm, proxy) -> None:
+    """No --tokenizer: vLLM renders the chat template (/tokenize + /detokenize); the same prompt as the local one."""
+    url, name, _ = vllm
+    messages = [{"role": "user", "content": "Let us compute the sum of 3 and 5 ."}]  # words the tiny vocabulary has
+    with Proxy(["--controller", "pp:4", "--upstream", url, "--model", name, *BRANCH]) as bare:
+        replies = [openai.OpenAI(base_url=p.url, api_key="unused", max_retries=0).chat.completions.create(
+            model=name, messages=messages, seed=0) for p in (proxy, bare)]
+    local, upstream = (r.model_extra["autotts"] for r in replies)
+    assert local["tokens"] > 0 and {k: v for k, v in local.items() if k != "trace_id"} == \
+        {k: v for k, v in upstream.items() if k != "trace_id"}
+    assert replies[0].choices[0].message.content == replies[1].choices[0].message.content
