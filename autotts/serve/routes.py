@@ -26,8 +26,8 @@ from autotts.errors import AutottsError
 from autotts.executor.backends.openai_backend import UpstreamError, UpstreamTimeout
 from autotts.serve.metrics import Metrics
 from autotts.serve.prompts import ChatRenderer
-from autotts.serve.protocol import (ChatRequest, CompletionRequest, chat_response, completion_response, error_body,
-                                    schema_error)
+from autotts.serve.protocol import (ChatRequest, CompletionRequest, autotts_block, chat_response, completion_response,
+                                    error_body, schema_error)
 from autotts.serve.scheduler import Cancelled, DeadlineExceeded, Episode, QueueFull, Scheduler, Ticket
 
 log = logging.getLogger("autotts.serve")
@@ -72,7 +72,6 @@ def create_app(scheduler: Scheduler, renderer: ChatRenderer, config: ServeConfig
         status, outcome, _ = _status(err)
         metrics.finish(outcome, seconds, answer, upstream_error=isinstance(err, UpstreamError))
         if answer is not None:
-            from autotts.serve.protocol import autotts_block
             traces.add(answer.trace_id, {"trace_id": answer.trace_id, "question": ticket.episode.question,
                                          "autotts": autotts_block(answer), "trace": answer.result.trace})
         log.info("request %s %s status=%d tokens=%s seconds=%.3f", ticket.id, outcome, status,
