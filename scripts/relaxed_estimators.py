@@ -59,7 +59,7 @@ def grad_of(value: Tensor, weights: Tensor, mask: Tensor) -> Tensor:
 def estimators(weights: Tensor, runs: Trajectories, values: Tensor, shape: PolicyShape, mask: Tensor,
                generator: torch.Generator) -> dict[str, Tensor]:
     """One sample of each estimator's gradient (the exact one is deterministic)."""
-    forced, valid = runs.forced, runs.valid
+    forced, valid = runs.forced, runs.may_stop
     out = {}
     p = stop_probabilities(weights, runs, shape)
     out["exact"] = grad_of((first_stop(p) * values).sum(), weights, mask)

@@ -22,7 +22,8 @@ from autotts.controllers.policy import BetaPolicy, PolicyShape, heads, vote_weig
 from autotts.controllers.rules import RuleEngine
 from autotts.env.state import Observation
 from autotts.errors import AutottsError
-from autotts.artifact.manifest import check_manifest, feature_names, read_manifest, write_manifest
+from autotts.artifact.manifest import (check_manifest, check_runnable, feature_groups, feature_names, read_manifest,
+                                      write_manifest)
 
 DEFAULT_BETA = 0.5
 
@@ -118,8 +119,31 @@ def load_jit(path: str | Path) -> Any:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return torch.jit.load(str(path), map_location="cpu")
-    except (RuntimeError, ValueError, OSError) as err:
-        raise AutottsError(f"{path}: not a TorchScript controller ({str(err).splitlines()[0][:120]})") from None
+    except Exception as err:  # truncated/foreign files raise RuntimeError, ValueError, zip and pickle errors
+        first = (str(err).splitlines() or [type(err).__name__])[0][:120]
+        raise AutottsError(f"{path}: not a TorchScript controller ({first})") from None
+
+
+def check_module(module: Any, path: str | Path) -> Any:
+    """`module` after one call of `forward` and `vote` on zeros of this build's feature sizes.
+
+    A controller file from another build (other features, other heads) fails here in one line
+    rather than inside a rollout.
+    """
+    groups = {k: len(v) for k, v in feature_groups().items()}
+    e, b = 2, 3
+    try:
+        with torch.no_grad():
+            ep, br = module(torch.zeros(e, groups["pool"]), torch.zeros(e, b, groups["branch"]), torch.zeros(e))
+            vote = module.vote(torch.zeros(e, b, groups["completed"]), torch.zeros(e, b, groups["live"]),
+                               torch.zeros(e, b, dtype=torch.bool))
+    except Exception as err:  # a foreign module fails in its own code, with any error type
+        first = (str(err).splitlines() or [type(err).__name__])[0][:120]
+        raise AutottsError(f"{path}: does not run on this build's features ({first})") from None
+    shapes = [tuple(getattr(x, "shape", ())) for x in (ep, br, vote)]
+    if shapes != [(e, 3, 2), (e, b, 3, 2), (e, b)]:
+        raise AutottsError(f"{path}: outputs of shapes {shapes}, expected [(E, 3, 2), (E, B, 3, 2), (E, B)]")
+    return module
 
 
 def load_controller(path: str | Path, beta: float | None = None, delta: int | None = None) -> ExportedController:
@@ -131,24 +155,12 @@ def load_controller(path: str | Path, beta: float | None = None, delta: int | No
     if not directory.is_dir():
         raise AutottsError(f"{path}: not a controller name or an export directory (controller.pt + manifest.json)")
     manifest = read_manifest(directory)
-    check_manifest(manifest, manifest.get("delta") if delta is None else delta, feature_names())
-    for key in ("actions", "guards"):
-        _check_fields(manifest, key)
-    ctrl = ExportedController(load_jit(directory / "controller.pt"), manifest)
+    source = str(directory / "manifest.json")
+    check_manifest(manifest, delta, feature_names(), source)
+    check_runnable(manifest, source)
+    module = check_module(load_jit(directory / "controller.pt"), directory / "controller.pt")
+    ctrl = ExportedController(module, manifest)
     return ctrl if beta is None else ctrl.with_beta(beta)
-
-
-def _check_fields(manifest: dict, key: str) -> None:
-    value = manifest[key]
-    if key == "actions" and not (isinstance(value, dict) and {"slots", "max_open", "burst"} <= set(value)):
-        raise AutottsError("controller manifest: 'actions' must hold slots, max_open and burst")
-    if key == "guards" and not (isinstance(value, list) and all(isinstance(g, dict) and "name" in g for g in value)):
-        raise AutottsError("controller manifest: 'guards' must be a list of {\"name\": ..., \"params\": {...}}")
-    if key == "guards":
-        from autotts.controllers.rules import GUARDS
-        unknown = [g["name"] for g in value if g["name"] not in GUARDS]
-        if unknown:
-            raise AutottsError(f"controller manifest: unknown guard '{unknown[0]}' (this build has {', '.join(GUARDS)})")
 
 
 def guard_records(guards: Sequence[GuardSpec]) -> list[dict]:

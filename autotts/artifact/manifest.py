@@ -7,15 +7,59 @@ silently wrong decisions, so a mismatch is a one-line error instead.
 
 from __future__ import annotations
 
+import inspect
 import json
+import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from autotts.errors import AutottsError
 
 FORMAT = "autotts-controller-v1"
 REQUIRED = ("format", "autotts_version", "delta", "slots", "features", "actions", "beta_range", "guards",
             "training_stores", "validation_curve")
+MAX_DELTA = 10**9      # as the store loader (autotts.store.autotts_json.MAX_DELTA; not imported: no torch here)
+MAX_SLOTS = 4096
+MAX_GUARD_PARAM = 10**12
+
+
+def _int_in(lo: int, hi: int) -> Callable[[Any], bool]:
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _betas(v: Any) -> bool:
+    return isinstance(v, list) and bool(v) and all(_number(b) and 0 <= b <= 1 for b in v)
+
+
+def _store_records(v: Any) -> bool:
+    return isinstance(v, list) and all(isinstance(r, dict) and isinstance(r.get("spec"), str) for r in v)
+
+
+# Field -> (check, what was expected). Required fields are in REQUIRED; the others are checked when present.
+# "features" has its own check (`_manifest_features`); "actions" and "guards" are checked in depth by
+# `check_runnable`, which only a run needs.
+FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "format": (lambda v: isinstance(v, str), "a format string"),
+    "autotts_version": (lambda v: isinstance(v, str), "a version string"),
+    "delta": (_int_in(1, MAX_DELTA), "a positive integer interval in tokens (at most 10^9)"),
+    "slots": (_int_in(1, MAX_SLOTS), f"an integer in 1..{MAX_SLOTS}"),
+    "actions": (lambda v: isinstance(v, dict), "an object"),
+    "beta_range": (lambda v: isinstance(v, list) and len(v) == 2 and all(_number(b) for b in v), "[low, high]"),
+    "guards": (lambda v: isinstance(v, list), "a list of guards"),
+    "training_stores": (lambda v: isinstance(v, list), "a list of store records"),
+    "validation_curve": (lambda v: isinstance(v, list), "a list of validations"),
+    "default_betas": (_betas, "a non-empty list of numbers in [0, 1]"),
+    "validation_stores": (_store_records, "a list of {\"spec\": store, ...}"),
+}
+ACTION_FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "slots": (_int_in(1, MAX_SLOTS), f"an integer in 1..{MAX_SLOTS}"),
+    "max_open": (_int_in(1, MAX_SLOTS), f"an integer in 1..{MAX_SLOTS}"),
+    "burst": (_int_in(1, 10**6), "an integer in 1..10^6"),
+}
 FEATURE_GROUPS = ("pool", "branch", "completed", "live")  # manifest order; "completed"/"live" optional on read
 
 
@@ -66,32 +110,79 @@ def read_manifest(directory: str | Path) -> dict:
     return manifest
 
 
-def check_manifest(manifest: dict, delta: int, feature_names: list[str]) -> None:
+def check_manifest(manifest: dict, delta: int | None, feature_names: list[str],
+                   source: str = "controller manifest") -> None:
     """Raise a one-line `AutottsError` unless `manifest` fits a run with interval `delta` and these features.
 
     `feature_names` is this build's features in `FEATURE_GROUPS` order (see `feature_names()`; the
     manifest's ``features`` lists them under "pool", "branch" and, optionally, "completed" and "live").
+    `delta` None takes the manifest's own. `source` (the file) starts every message.
     """
     if not isinstance(manifest, dict):
-        raise AutottsError(f"controller manifest: expected a JSON object, got {type(manifest).__name__}")
+        raise AutottsError(f"{source}: expected a JSON object, got {type(manifest).__name__}")
     for key in REQUIRED:
         if key not in manifest:
-            raise AutottsError(f"controller manifest: missing key '{key}'")
+            raise AutottsError(f"{source}: missing key '{key}'")
+    check_fields(manifest, FIELDS, source)
     if manifest["format"] != FORMAT:
-        raise AutottsError(f"controller manifest: format {manifest['format']!r}, expected {FORMAT!r}")
-    if manifest["delta"] != delta:
-        raise AutottsError(f"controller manifest: trained with delta={manifest['delta']} tokens but this run uses "
+        raise AutottsError(f"{source}: format {manifest['format']!r}, expected {FORMAT!r}")
+    if delta is not None and manifest["delta"] != delta:
+        raise AutottsError(f"{source}: trained with delta={manifest['delta']} tokens but this run uses "
                            f"delta={delta} (pass --delta {manifest['delta']})")
-    names = _manifest_features(manifest["features"])
+    names = _manifest_features(manifest["features"], source)
     if names != list(feature_names):
         diff = _first_difference(names, list(feature_names))
-        raise AutottsError(f"controller manifest: feature names differ from this build's ({diff})")
+        raise AutottsError(f"{source}: feature names differ from this build's ({diff})")
 
 
-def _manifest_features(features: object) -> list[str]:
+def check_fields(values: dict, table: dict[str, tuple[Callable[[Any], bool], str]], source: str,
+                 prefix: str = "") -> None:
+    """One-line error for the first field of `values` that `table` names and its check refuses."""
+    for key, (ok, expected) in table.items():
+        if key in values and not ok(values[key]):
+            raise AutottsError(f"{source}: field '{prefix}{key}': expected {expected}, got {_show(values[key])}")
+
+
+def check_runnable(manifest: dict, source: str = "controller manifest") -> None:
+    """What running the controller needs beyond `check_manifest`: the action spec and guards this build has."""
+    from autotts.controllers.rules import GUARDS
+
+    actions = manifest["actions"]
+    missing = [k for k in ACTION_FIELDS if k not in actions]
+    if missing:
+        raise AutottsError(f"{source}: 'actions' must hold slots, max_open and burst (missing '{missing[0]}')")
+    check_fields(actions, ACTION_FIELDS, source, "actions.")
+    for i, guard in enumerate(manifest["guards"]):
+        where = f"{source}: field 'guards[{i}]'"
+        if not (isinstance(guard, dict) and "name" in guard and isinstance(guard.get("params", {}), dict)):
+            raise AutottsError(f"{where}: 'guards' must be a list of {{\"name\": ..., \"params\": {{...}}}}, "
+                               f"got {_show(guard)}")
+        if guard["name"] not in GUARDS:
+            raise AutottsError(f"{where}: unknown guard '{guard['name']}' (this build has {', '.join(GUARDS)})")
+        _check_guard_params(where, GUARDS[guard["name"]], guard.get("params", {}))
+
+
+def _check_guard_params(where: str, factory: Callable, params: dict) -> None:
+    expected = list(inspect.signature(factory).parameters)
+    if sorted(params) != sorted(expected):
+        raise AutottsError(f"{where}: params {_show(sorted(params))}, expected {_show(expected)}")
+    for key, value in params.items():
+        if not _int_in(0, MAX_GUARD_PARAM)(value):
+            raise AutottsError(f"{where}: param '{key}': expected an integer in 0..10^12, got {_show(value)}")
+
+
+def _show(x: Any) -> str:
+    try:
+        text = json.dumps(x, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(x)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _manifest_features(features: object, source: str = "controller manifest") -> list[str]:
     if not isinstance(features, dict) or not all(isinstance(features.get(g, []), list) for g in FEATURE_GROUPS) \
             or "pool" not in features or "branch" not in features:
-        raise AutottsError("controller manifest: 'features' must be {\"pool\": [names], \"branch\": [names], "
+        raise AutottsError(f"{source}: 'features' must be {{\"pool\": [names], \"branch\": [names], "
                            "\"completed\": [names], \"live\": [names]}")
     return [str(x) for g in FEATURE_GROUPS for x in features.get(g, [])]
 

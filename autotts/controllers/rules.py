@@ -66,6 +66,12 @@ class Decision:
         self.answer = torch.where(m, answer, self.answer)
         self.stop_by = torch.where(m, self.rule, self.stop_by)
 
+    def cancel_stop(self, mask: Tensor) -> None:
+        """Withdraw the stop of episodes `mask` (a guard's veto)."""
+        self.stop = self.stop & ~mask
+        self.answer = torch.where(mask, -1, self.answer)
+        self.stop_by = torch.where(mask, -1, self.stop_by)
+
     def set_open(self, mask: Tensor, count: Tensor | int, full_read: bool | Tensor = False,
                  override: bool = False) -> None:
         if self.open is None:
@@ -159,11 +165,15 @@ class RuleProgram:
 
 
 class RuleEngine:
-    """Wraps a rule program (or a policy exposed as rules) with guards; implements `Controller`."""
+    """Wraps a rule program (or a policy exposed as rules) with guards; implements `Controller`.
+
+    `open_before_stop` always runs last, after the given guards, whatever the controller:
+    no configuration can make a controller answer before it has read anything.
+    """
 
     def __init__(self, program: RuleProgram, guards: Sequence[Rule] = ()):
         self.program = program
-        self.guards = tuple(guards)
+        self.guards = tuple(guards) + (open_before_stop(),)
         self.slots = program.slots
         self.reasons = tuple(r.name for r in program.rules) + tuple(f"guard:{g.name}" for g in self.guards)
         if len(self.reasons) > 127:
@@ -274,6 +284,27 @@ def max_rounds(r: int) -> Rule:
     return Rule(f"max_rounds({r})", fn)
 
 
+def stop_allowed(obs: Observation) -> Tensor:
+    """[E] episodes that may stop: some branch is open, or there is none to open."""
+    return (obs.n_open > 0) | (obs.n_avail <= 0)
+
+
+def open_before_stop() -> Rule:
+    """Veto a stop before any branch is open, and open one as a full read instead (so the answer is a real one).
+
+    Every rule engine ends with this guard: an answer with no branch read would be no answer at all.
+    """
+    def fn(obs: Observation, memory: Any, derived: dict, d: Decision) -> None:
+        early = d.stop & ~stop_allowed(obs)
+        if not any_true(early):
+            return
+        d.cancel_stop(early)
+        opens = d.open if d.open is not None else torch.zeros_like(obs.n_open)
+        none = early & (opens <= 0)
+        d.set_open(none, 1, full_read=True, override=True)
+    return Rule("open_before_stop", fn)
+
+
 GUARDS: dict[str, Callable[..., Rule]] = {
     "budget_cap": budget_cap, "keep_active": keep_active, "max_branches": max_branches,
     "width_by_beta": width_by_beta,
@@ -281,4 +312,4 @@ GUARDS: dict[str, Callable[..., Rule]] = {
 }
 
 __all__ = ["ACTIVE", "FINISHED", "PRUNED", "Controller", "Decision", "GUARDS", "Rule", "RuleEngine", "RuleProgram",
-           "completed_vote", "default_answer", "slot_vote"]
+           "completed_vote", "default_answer", "open_before_stop", "slot_vote", "stop_allowed"]

@@ -12,7 +12,9 @@ with S_t = prod_{k<=t} (1 - p_k) the chance of still running after round t,
 
 where outcome_t is what stopping at round t gives in the hard env (the
 policy's vote, its correctness, the tokens spent so far). Rounds where a
-guard stops the episode count as p_t = 1. That is the exact expectation (not
+guard stops the episode count as p_t = 1, rounds before any branch is open as
+p_t = 0 (the rule engine's `open_before_stop` guard vetoes those stops; it
+opens a branch there exactly when the never-stop run's `stop_when_idle` does). That is the exact expectation (not
 a bound or an estimate), and it is differentiable in the weights through p_t:
 along a run the other heads' decisions are piecewise constant in the weights,
 so the gradient of the expectation is this one almost everywhere.
@@ -36,7 +38,7 @@ from torch import Tensor
 
 from autotts.controllers.learned import DEFAULT_GUARDS, ActionSpec, GuardSpec, PolicyProgram, weight_functions
 from autotts.controllers.policy import PolicyShape, beta_params, heads, unflatten
-from autotts.controllers.rules import Decision, Rule, RuleEngine
+from autotts.controllers.rules import Decision, Rule, RuleEngine, stop_allowed
 from autotts.discovery.objective import Batch, Objective, ObjectiveConfig, _per_store, fitness_of
 from autotts.env.episodes import Episodes, concat_episodes
 from autotts.env.rollout import rollout
@@ -148,7 +150,8 @@ class NeverStopProgram(PolicyProgram):
     def update(self, obs: Observation, mem: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict]:
         mem, derived = super().update(obs, mem)
         assert self.tap.episode is not None
-        derived["p_stop"] = stop_probability(self.tap.episode.double(), self.cfg.sharpness)
+        p = stop_probability(self.tap.episode.double(), self.cfg.sharpness)
+        derived["p_stop"] = p * stop_allowed(obs)
         return mem, derived
 
     def _tail(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
@@ -165,7 +168,8 @@ class Trajectories:
     """Never-stop runs as per-round tables [E, T] (`valid` marks real rounds; each row ends with a forced stop).
 
     pool_x [E, T, F] is what the stop head read; correct/tokens what stopping at
-    that round gives; forced marks rounds where a guard (or the tail cut) stopped.
+    that round gives; forced marks rounds where a guard (or the tail cut) stopped;
+    held marks rounds where no stop is allowed yet (no branch open).
     """
 
     pool_x: Tensor
@@ -174,10 +178,16 @@ class Trajectories:
     tokens: Tensor
     forced: Tensor
     valid: Tensor
+    held: Tensor
 
     @property
     def rounds(self) -> Tensor:
         return self.valid.sum(1)
+
+    @property
+    def may_stop(self) -> Tensor:
+        """[E, T] rounds where the stochastic policy could stop."""
+        return self.valid & ~self.held
 
 
 class _RoundRecorder:
@@ -199,10 +209,11 @@ class _RoundRecorder:
         assert self.program.tap.pool_x is not None
         correct = (answer == self.gold.index_select(0, episode)) & (answer >= 0)
         self.parts.append((episode, obs.round.index_select(0, idx), self.program.tap.pool_x.index_select(0, idx),
-                           correct, obs.total_cost.index_select(0, idx), action.stop.index_select(0, idx)))
+                           correct, obs.total_cost.index_select(0, idx), action.stop.index_select(0, idx),
+                           ~stop_allowed(obs).index_select(0, idx)))
 
     def tables(self, count: int, beta: Tensor) -> Trajectories:
-        episode, rnd, pool_x, correct, tokens, forced = (torch.cat(c) for c in zip(*self.parts))
+        episode, rnd, pool_x, correct, tokens, forced, held = (torch.cat(c) for c in zip(*self.parts))
         t = int(rnd.max()) + 1
         cell = episode * t + rnd
         dev = pool_x.device
@@ -212,7 +223,8 @@ class _RoundRecorder:
             return out.index_copy_(0, cell, values).view(count, t, *values.shape[1:])
 
         valid = table(torch.ones_like(forced), False)
-        return Trajectories(table(pool_x), beta, table(correct.double()), table(tokens.double()), table(forced), valid)
+        return Trajectories(table(pool_x), beta, table(correct.double()), table(tokens.double()), table(forced), valid,
+                            table(held))
 
 
 def never_stop_runs(store: ReplayStore, episodes: Episodes, beta: Tensor, weights: Tensor, shape: PolicyShape,
@@ -242,9 +254,9 @@ def stop_head(weights: Tensor, runs: Trajectories, shape: PolicyShape) -> tuple[
 
 
 def stop_probabilities(weights: Tensor, runs: Trajectories, shape: PolicyShape, sharpness: float = 1.0) -> Tensor:
-    """[E, T] float64 chance of stopping at round t if still running (1 where forced, 0 on padding)."""
+    """[E, T] float64 chance of stopping at round t if still running (1 where forced, 0 on padding or held)."""
     p = sharpened(*stop_head(weights, runs, shape), sharpness).double()
-    return torch.where(runs.forced, torch.ones_like(p), p) * runs.valid
+    return torch.where(runs.forced, torch.ones_like(p), p) * runs.may_stop
 
 
 def first_stop(p: Tensor) -> Tensor:

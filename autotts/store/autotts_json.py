@@ -18,6 +18,11 @@ from autotts.errors import StoreError
 
 REQUIRED = ("gold_answer", "probe_freq", "each_branch")
 
+# Bounds that keep every int64 sum the env forms (128 branches x 30 questions x 100 seeds of 10^12 is
+# ~4·10^17 < 2^63) exact, and float64 means of per-question costs exact to the token (< 2^53).
+MAX_TOKENS = 10**12   # tokens of one branch, and Δ x probes (what probing the whole branch charges)
+MAX_DELTA = 10**9     # probe interval Δ in tokens
+
 
 def read_records(path: str | Path) -> list[dict]:
     """Parse and validate an AutoTTS file; raises `StoreError` on any defect."""
@@ -67,21 +72,22 @@ def validate_record(path: str, qi: int, rec: Any) -> None:
     if not isinstance(rec["gold_answer"], str):
         raise StoreError(path, f"expected a string, got {_kind(rec['gold_answer'])}", qi, "gold_answer")
     pf = rec["probe_freq"]
-    if not _is_int(pf) or pf <= 0:
-        raise StoreError(path, f"expected a positive integer interval in tokens, got {_show(pf)}", qi, "probe_freq")
+    if not _is_int(pf) or not 0 < pf <= MAX_DELTA:
+        raise StoreError(path, f"expected a positive integer interval in tokens (at most {power(MAX_DELTA)}), "
+                         f"got {_show(pf)}", qi, "probe_freq")
     branches = rec["each_branch"]
     if not isinstance(branches, list):
         raise StoreError(path, f"expected a list of branches, got {_kind(branches)}", qi, "each_branch")
     if not branches:
         raise StoreError(path, "empty branch list (a question needs at least one branch)", qi, "each_branch")
     for j, br in enumerate(branches):
-        _validate_branch(path, qi, j, br)
+        _validate_branch(path, qi, j, br, pf)
     trace = rec.get("final_answers_trace")
     if trace is not None:
         _validate_trace(path, qi, trace, branches)
 
 
-def _validate_branch(path: str, qi: int, j: int, br: Any) -> None:
+def _validate_branch(path: str, qi: int, j: int, br: Any, delta: int) -> None:
     field = f"each_branch[{j}]"
     if not isinstance(br, list) or len(br) != 3:
         raise StoreError(path, f"expected [probe_list, branch_tokens, final_answer], got {_show(br)}", qi, field)
@@ -91,8 +97,12 @@ def _validate_branch(path: str, qi: int, j: int, br: Any) -> None:
     for k, a in enumerate(plist):
         if not isinstance(a, str):
             raise StoreError(path, f"expected a string answer, got {_show(a)}", qi, f"{field}[0][{k}]")
-    if not _is_int(tokens) or tokens < 0:
-        raise StoreError(path, f"expected a non-negative integer token count, got {_show(tokens)}", qi, f"{field}[1]")
+    if delta * len(plist) > MAX_TOKENS:
+        raise StoreError(path, f"{len(plist)} probes of {delta} tokens exceed {power(MAX_TOKENS)} tokens per branch",
+                         qi, f"{field}[0]")
+    if not _is_int(tokens) or not 0 <= tokens <= MAX_TOKENS:
+        raise StoreError(path, f"expected a non-negative integer token count (at most {power(MAX_TOKENS)}), "
+                         f"got {_show(tokens)}", qi, f"{field}[1]")
     if not isinstance(fin, str):
         raise StoreError(path, f"expected a string final answer, got {_show(fin)}", qi, f"{field}[2]")
 
@@ -105,6 +115,11 @@ def _validate_trace(path: str, qi: int, trace: Any, branches: list) -> None:
         if a != br[2]:
             raise StoreError(path, f"{_show(a)} differs from each_branch[{j}][2] = {_show(br[2])}",
                              qi, f"final_answers_trace[{j}]")
+
+
+def power(bound: int) -> str:
+    """A power-of-ten bound as users read it (10^12)."""
+    return f"10^{len(str(bound)) - 1}"
 
 
 def _is_int(x: Any) -> bool:

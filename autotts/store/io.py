@@ -1,6 +1,6 @@
 """Load stores from any supported path or name, and save the compact format.
 
-Compact format (``.pt``): int32 tensors + vocabularies in one ``torch.save``
+Compact format (``.pt``): int32 (int64 where values need it) tensors + vocabularies in one ``torch.save``
 file with a format tag; it loads in milliseconds (no JSON parsing).
 Names resolve against ``AUTOTTS_DATA``: ``<root>/<model>/<dataset>.json[.gz]``.
 """
@@ -14,6 +14,7 @@ import torch
 
 from autotts.errors import AutottsError, StoreError
 from autotts.store.autotts_json import read_records
+from autotts.store.compact_check import checked_payload
 from autotts.store.replay_store import TENSOR_FIELDS, ReplayStore, build_store
 
 COMPACT_FORMAT = "autotts-store-v1"
@@ -79,7 +80,7 @@ def save_compact(store: ReplayStore, path: str | Path) -> None:
     path = Path(path)
     payload = {
         "format": COMPACT_FORMAT,
-        "tensors": {k: getattr(store, k).cpu().to(torch.int32) for k in TENSOR_FIELDS},
+        "tensors": {k: _narrow(getattr(store, k).cpu()) for k in TENSOR_FIELDS},
         "vocab": store.vocab,
         "questions": store.questions,
         "meta": {"model": store.model, "dataset": store.dataset, "source": store.source},
@@ -87,6 +88,12 @@ def save_compact(store: ReplayStore, path: str | Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     torch.save(payload, tmp)
     tmp.replace(path)
+
+
+def _narrow(t: torch.Tensor) -> torch.Tensor:
+    """int32 when every value fits (all public stores), else int64: token counts may pass 2^31."""
+    fits = t.numel() == 0 or (int(t.min()) >= -2**31 and int(t.max()) < 2**31)
+    return t.to(torch.int32 if fits else torch.int64)
 
 
 def load_compact(path: str | Path) -> ReplayStore:
@@ -97,7 +104,6 @@ def load_compact(path: str | Path) -> ReplayStore:
         raise StoreError(str(path), f"not a compact autotts store ({type(err).__name__})") from None
     if not isinstance(payload, dict) or payload.get("format") != COMPACT_FORMAT:
         raise StoreError(str(path), f"not a compact autotts store (expected format '{COMPACT_FORMAT}')")
-    tensors = {k: v.to(torch.long) for k, v in payload["tensors"].items()}
-    meta = payload["meta"]
-    return ReplayStore(**tensors, vocab=payload["vocab"], questions=payload["questions"],
+    tensors, vocab, questions, meta = checked_payload(str(path), payload)
+    return ReplayStore(**tensors, vocab=vocab, questions=questions,
                        model=meta["model"], dataset=meta["dataset"], source=str(path))
