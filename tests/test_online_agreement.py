@@ -64,6 +64,9 @@ class ProbeWalker(RuleProgram):
 
 
 def make_controller(spec: str):
+    if spec in ("eager", "stop_head"):  # want to stop before opening: the open_before_stop guard opens one
+        from test_open_before_stop import eager_controller
+        return eager_controller(spec)
     if spec == "walker":
         return RuleEngine(ProbeWalker())
     if spec == "policy":  # the learned-controller path: features -> Beta heads -> rules -> guards
@@ -144,6 +147,15 @@ def test_replay_and_online_agree(store_path, reader, questions_file, spec: str, 
         assert have["rounds"] == want["rounds"]
         assert have["trace"] == want["trace"]
     assert all(ep["tokens"] > 0 and ep["trace"] for ep in got)
+
+
+@pytest.mark.parametrize("spec", ["eager", "stop_head"])
+def test_a_stop_before_any_branch_opens_one_online_as_in_replay(store_path, reader, questions_file, spec) -> None:
+    expected = replay(load_store(store_path), spec, 0)
+    got = online(reader, questions_file, spec, 0)
+    assert got == expected
+    assert all(ep["tokens"] > 0 and ep["answer"] is not None for ep in got)
+    assert all(ep["trace"][0]["open_by"] == "guard:open_before_stop" for ep in got)
 
 
 def test_agreement_covers_every_kind_of_move(store_path) -> None:

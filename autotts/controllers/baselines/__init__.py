@@ -27,7 +27,7 @@ REFERENCE_NAMES = {"sc": "SC", "asc": "ASC", "esc": "ESC", "parallel_probe": "Pa
 
 
 def make_baseline(name: str, knob: float) -> RuleEngine:
-    """A baseline controller wrapped in a rule engine (no extra guards: they could change its answers)."""
+    """A baseline controller in a rule engine: only the engine's own `open_before_stop`, which baselines never reach."""
     if name not in BASELINES:
         raise AutottsError(f"unknown controller '{name}' (expected one of {', '.join(BASELINES)} or an export dir)")
     return RuleEngine(BASELINES[name][0](knob))
