@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,11 +46,13 @@ def _question(path: Path, lineno: int, line: str) -> Question:
     if not isinstance(text, str) or not text.strip():
         raise AutottsError(f"{where}: expected a non-empty string 'question', got {_show(text)}")
     gold = obj.get("gold_answer", obj.get("answer"))
-    if isinstance(gold, bool) or not isinstance(gold, (str, int, float)):
-        raise AutottsError(f"{where}: expected 'gold_answer' (or 'answer') as a string or number, got {_show(gold)}")
+    if isinstance(gold, bool) or not isinstance(gold, (str, int, float)) \
+            or isinstance(gold, float) and not math.isfinite(gold):
+        raise AutottsError(f"{where}: expected 'gold_answer' (or 'answer') as a string or finite number, "
+                           f"got {_show(gold)}")
     return Question(text=text, gold=str(gold), line=lineno)
 
 
 def _show(x: object) -> str:
-    text = "missing" if x is None else json.dumps(x, ensure_ascii=False)
+    text = "missing" if x is None else json.dumps(x, ensure_ascii=False) if not isinstance(x, float) else repr(x)
     return text if len(text) <= 40 else text[:37] + "..."
