@@ -27,11 +27,10 @@ from torch.utils.data import DataLoader
 from autotts.discovery.search import center_of, evaluator_of, load_searcher, make_searcher, save_searcher, stdev_of
 from autotts.discovery.settings import Settings
 from autotts.discovery.validation import ValidationResult, Validator
+from autotts.discovery.checkpoints import STATE_KEY
 from autotts.errors import AutottsError
 from autotts.discovery.scale_out import SearchObjective, search_objective
 from autotts.store.replay_store import ReplayStore
-
-STATE_KEY = "autotts"
 
 
 def generation_generator(seed: int, generation: int) -> torch.Generator:

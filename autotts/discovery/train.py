@@ -121,17 +121,9 @@ def _load_stores(settings: Any) -> tuple[list, list]:
 
 def _check_checkpoint(path: str | None, key: str = "ckpt_path") -> dict | None:
     """A discovery checkpoint's state, or a one-line error naming `key` (Lightning would fail with a traceback)."""
-    if path is None:
-        return None
-    if not Path(path).is_file():
-        raise AutottsError(f"{key}={path}: no such checkpoint file")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)  # our own file: holds the ES pickle
-    except Exception as err:  # torch raises many types for a file that is not a checkpoint
-        raise AutottsError(f"{key}={path}: not a checkpoint ({type(err).__name__})") from None
-    if not isinstance(checkpoint, dict) or "autotts" not in checkpoint:
-        raise AutottsError(f"{key}={path}: not an autotts discovery checkpoint (no ES state)")
-    return checkpoint["autotts"]
+    from autotts.discovery.checkpoints import read_checkpoint
+
+    return None if path is None else read_checkpoint(path, key, resume=key == "ckpt_path")
 
 
 def _start_weights(settings: Any, search: list) -> torch.Tensor:
@@ -153,8 +145,8 @@ def _init_weights(settings: Any) -> torch.Tensor:
     """The best validated weights of the checkpoint `init` (e.g. a relaxed run refined by ES: a hybrid)."""
     state = _check_checkpoint(settings.init, "init")
     assert state is not None
-    best = state.get("best")
-    if not isinstance(best, torch.Tensor) or best.shape != (settings.shape.size,):
+    best = state["best"]
+    if best is None or best.shape != (settings.shape.size,):
         raise AutottsError(f"init={settings.init}: holds no best weights for this policy shape "
                            f"({settings.shape.size} weights)")
     return best.detach().float().clone()
