@@ -305,6 +305,26 @@ def open_before_stop() -> Rule:
     return Rule("open_before_stop", fn)
 
 
+MAX_GUARD_PARAM = 10**12  # token budgets and counts; far beyond any store (see autotts.store.autotts_json)
+
+
+def guard_problem(name: object, params: object) -> str | None:
+    """Why a guard entry ({name, params}, from a config or a manifest) cannot be built, or None."""
+    import inspect
+
+    if name not in GUARDS:
+        return f"unknown guard {name!r} (this build has {', '.join(GUARDS)})"
+    if not isinstance(params, dict):
+        return f"params {params!r}: expected a mapping"
+    expected = list(inspect.signature(GUARDS[name]).parameters)
+    if sorted(params) != sorted(expected):
+        return f"params {sorted(params)}, expected {expected}"
+    for key, value in params.items():
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_GUARD_PARAM:
+            return f"param {key}={value!r}: expected an integer in 0..10^12"
+    return None
+
+
 GUARDS: dict[str, Callable[..., Rule]] = {
     "budget_cap": budget_cap, "keep_active": keep_active, "max_branches": max_branches,
     "width_by_beta": width_by_beta,
@@ -312,4 +332,4 @@ GUARDS: dict[str, Callable[..., Rule]] = {
 }
 
 __all__ = ["ACTIVE", "FINISHED", "PRUNED", "Controller", "Decision", "GUARDS", "Rule", "RuleEngine", "RuleProgram",
-           "completed_vote", "default_answer", "open_before_stop", "slot_vote", "stop_allowed"]
+           "completed_vote", "default_answer", "guard_problem", "open_before_stop", "slot_vote", "stop_allowed"]

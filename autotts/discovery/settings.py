@@ -8,6 +8,7 @@ fails before anything runs rather than deep inside EvoTorch.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -94,7 +95,7 @@ def settings_from(cfg: Mapping[str, Any]) -> Settings:
         imitation=_float_betas(build(ImitationConfig, imitation, "imitation"), "imitation"),
         use_imitation=use_imitation,
         trainer=build(TrainerSettings, dict(cfg["trainer"]), "trainer"), logger=logger_settings,
-        ckpt_path=cfg.get("ckpt_path"), init=_typed("init", cfg.get("init"), str), raw=dict(cfg))
+        ckpt_path=_typed("ckpt_path", cfg.get("ckpt_path"), str), init=_typed("init", cfg.get("init"), str), raw=dict(cfg))
     _check(settings)
     return settings
 
@@ -106,10 +107,20 @@ def build(cls: type, values: Mapping[str, Any], where: str) -> Any:
     for key, value in values.items():
         if key not in fields:
             raise AutottsError(f"{where}.{key}: unknown setting (expected one of {', '.join(fields)})")
-        default = _default(fields[key])
-        kind = object if default is None or fields[key].type in ("Any", Any) else type(default)
-        kwargs[key] = _typed(f"{where}.{key}", value, kind)
+        nullable = value is None and _default(fields[key]) is None
+        kwargs[key] = None if nullable else _typed(f"{where}.{key}", value, _kind(fields[key]))
     return cls(**kwargs)
+
+
+def _kind(f: dataclasses.Field) -> type:
+    """The type a setting's value must have: its default's, or for ``X | None`` fields X (None allowed)."""
+    default = _default(f)
+    if f.type in ("Any", Any):
+        return object
+    if default is None:
+        declared = str(f.type).replace(" ", "").split("|")
+        return {"float": float, "int": int, "str": str}.get(declared[0], object)
+    return type(default)
 
 
 def _default(f: dataclasses.Field) -> Any:
@@ -163,18 +174,85 @@ def _names(value: Any, where: str) -> tuple[str, ...]:
 
 
 def _guard(value: Any, i: int) -> GuardSpec:
-    from autotts.controllers.rules import GUARDS
+    from autotts.controllers.rules import GUARDS, guard_problem
     if not isinstance(value, dict) or "name" not in value:
         raise AutottsError(f"env.guards[{i}]={value!r}: expected {{name: ..., params: {{...}}}}")
-    name, params = value["name"], dict(value.get("params") or {})
+    name, params = value["name"], value.get("params") or {}
     if name not in GUARDS:
         raise AutottsError(f"env.guards[{i}].name={name!r}: expected one of {', '.join(GUARDS)}")
-    spec = GuardSpec(name, params)
-    try:
-        spec.build()
-    except TypeError as err:
-        raise AutottsError(f"env.guards[{i}].params={params!r}: {err}") from None
-    return spec
+    problem = guard_problem(name, params)
+    if problem:
+        raise AutottsError(f"env.guards[{i}]: {problem}")
+    return GuardSpec(name, dict(params))
+
+
+BIG = 10**9
+# Setting -> (low, high, low inclusive): numbers outside fail in one line before anything runs.
+RANGES: dict[str, tuple[float, float, bool]] = {
+    "seed": (0, 10**18, True), "threads": (1, 1024, True),
+    "search.popsize": (2, BIG, True), "search.stdev_init": (0, 1e6, False), "search.center_lr": (0, 1e6, False),
+    "search.stdev_lr": (0, 1e6, True), "search.stdev_min": (0, 1e6, True), "search.stdev_head": (0, 1e6, False),
+    "search.mutation_stdev": (0, 1e6, False), "search.tournament_size": (1, BIG, True),
+    "objective.episodes_per_store": (1, BIG, True), "objective.betas": (1, 10**6, True),
+    "objective.lambda0": (0, 1e6, True), "objective.ratio": (0, 1e12, False),
+    "objective.monotone_weight": (0, 1e6, True), "objective.hold": (1, BIG, True),
+    "validation.seeds": (1, 10**6, True), "monotone.betas": (11, 10**6, True), "monotone.seeds": (1, 10**6, True),
+    "imitation.episodes_per_store": (1, BIG, True), "imitation.keep": (0, 1, False),
+    "imitation.steps": (0, BIG, True), "imitation.batch": (1, BIG, True), "imitation.lr": (0, 1e6, False),
+    "imitation.stop_weight": (0, 1e6, True), "imitation.prune_weight": (0, 1e6, True),
+    "trainer.generations": (1, BIG, True), "trainer.validate_every": (1, BIG, True),
+    "trainer.max_minutes": (0, 1e7, True), "trainer.reserve_minutes": (0, 1e7, True),
+    "env.slots": (1, 4096, True), "env.max_open": (1, 4096, True), "env.burst": (1, 10**6, True),
+    "controller.hidden": (1, 4096, True),
+}
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
+
+
+def _in_range(key: str, value: Any) -> None:
+    lo, hi, closed = RANGES[key]
+    if value is None:
+        return
+    if not (math.isfinite(value) and (lo <= value if closed else lo < value) and value <= hi):
+        left = "[" if closed else "("
+        raise AutottsError(f"{key}={value!r}: expected a value in {left}{_bound(lo)}, {_bound(hi)}]")
+
+
+def _bound(x: float) -> str:
+    """1000, 10^9, 0.5: as a reader writes them."""
+    exponent = math.log10(x) if x > 0 else 0
+    return f"10^{round(exponent)}" if x >= 10**5 and exponent == round(exponent) else f"{x:g}"
+
+
+def _check_ranges(s: Settings) -> None:
+    """Every number of `RANGES` (a NaN or a negative count fails here, not inside EvoTorch or the env)."""
+    groups = {"search": s.search, "objective": s.objective, "validation": s.validation, "monotone": s.monotone,
+              "imitation": s.imitation, "trainer": s.trainer, "env": s.spec, "controller": s.shape}
+    for key in RANGES:
+        group, _, name = key.rpartition(".")
+        _in_range(key, getattr(groups[group], name) if group else getattr(s, name))
+    for where, betas in (("validation.betas", s.validation.betas), ("imitation.betas", s.imitation.betas)):
+        if not betas or not all(math.isfinite(b) and 0 <= b <= 1 for b in betas):
+            raise AutottsError(f"{where}={list(betas)}: expected a non-empty list of values in [0, 1]")
+    if s.trainer.accelerator not in ACCELERATORS:
+        raise AutottsError(f"trainer.accelerator={s.trainer.accelerator!r}: expected one of {', '.join(ACCELERATORS)}")
+    strategy = s.trainer.strategy
+    if not strategy.startswith(("ddp", "fsdp", "deepspeed")) and strategy not in ("auto", "es_ddp", "single_device"):
+        raise AutottsError(f"trainer.strategy={strategy!r}: expected auto or ddp")
+    if not _devices_ok(s.trainer.devices):
+        raise AutottsError(f"trainer.devices={s.trainer.devices!r}: expected auto, a count, or a list of device ids")
+
+
+def _devices_ok(devices: Any) -> bool:
+    if isinstance(devices, bool):
+        return False
+    if isinstance(devices, int):
+        return devices == -1 or 1 <= devices <= 4096
+    if isinstance(devices, str):
+        parts = [p.strip() for p in devices.split(",") if p.strip()]
+        return devices == "auto" or devices == "-1" or bool(parts) and all(p.isdigit() and len(p) < 5 for p in parts)
+    if isinstance(devices, (list, tuple)):
+        return bool(devices) and all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d < 4096 for d in devices)
+    return False
 
 
 def _check(s: Settings) -> None:
@@ -201,6 +279,7 @@ def _check(s: Settings) -> None:
     for ok, message in checks:
         if not ok:
             raise AutottsError(message)
+    _check_ranges(s)
     if s.search.algorithm == "relaxed":
         from autotts.discovery.relaxed_search import relaxed_config
         relaxed_config(s.search)  # its own keys and ranges, before anything runs
