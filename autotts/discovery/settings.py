@@ -246,10 +246,12 @@ def _devices_ok(devices: Any) -> bool:
     if isinstance(devices, bool):
         return False
     if isinstance(devices, int):
-        return devices == -1 or 1 <= devices <= 4096
+        return 1 <= devices <= 4096  # not -1: Lightning would take every CPU as a DDP rank
     if isinstance(devices, str):
         parts = [p.strip() for p in devices.split(",") if p.strip()]
-        return devices == "auto" or devices == "-1" or bool(parts) and all(p.isdigit() and len(p) < 5 for p in parts)
+        if devices == "auto" or not parts or not all(p.isdigit() and len(p) < 5 for p in parts):
+            return devices == "auto"
+        return "," in devices or int(parts[0]) >= 1  # "2" counts devices, "0,1" names them
     if isinstance(devices, (list, tuple)):
         return bool(devices) and all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d < 4096 for d in devices)
     return False
