@@ -103,8 +103,13 @@ def read_manifest(directory: str | Path) -> dict:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise AutottsError(f"{path}: missing manifest (export writes it next to controller.pt)") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise AutottsError(f"{path}: unreadable manifest ({err})") from None
+    except UnicodeDecodeError as err:
+        raise AutottsError(f"{path}: unreadable manifest: not UTF-8 text (byte {err.start})") from None
+    except json.JSONDecodeError as err:
+        raise AutottsError(f"{path}: unreadable manifest: invalid JSON at line {err.lineno} column {err.colno}: "
+                           f"{err.msg}") from None
+    except OSError as err:
+        raise AutottsError(f"{path}: unreadable manifest ({err.strerror or err})") from None
     return manifest
 
 

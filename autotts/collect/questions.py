@@ -24,8 +24,10 @@ def read_questions(path: str | Path) -> list[Question]:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
         raise AutottsError(f"{path}: no such questions file") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise AutottsError(f"{path}: cannot read questions file ({err})") from None
+    except UnicodeDecodeError as err:
+        raise AutottsError(f"{path}: cannot read questions file: not UTF-8 text (byte {err.start})") from None
+    except OSError as err:
+        raise AutottsError(f"{path}: cannot read questions file ({err.strerror or err})") from None
     out = [_question(path, i, line) for i, line in enumerate(lines, 1) if line.strip()]
     if not out:
         raise AutottsError(f"{path}: no questions (expected one JSON object per line)")

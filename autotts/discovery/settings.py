@@ -72,32 +72,39 @@ class Settings:
 
 def settings_from(cfg: Mapping[str, Any]) -> Settings:
     """Typed settings from a resolved config mapping (`OmegaConf.to_container(cfg, resolve=True)`)."""
-    env = dict(cfg["env"])
-    guards = tuple(_guard(g, i) for i, g in enumerate(env.pop("guards", []) or []))
-    imitation = dict(cfg.get("imitation") or {})
+    env = _group(cfg, "env")
+    guards = tuple(_guard(g, i) for i, g in enumerate(_typed("env.guards", env.pop("guards", None) or [], tuple)))
+    imitation = _group(cfg, "imitation")
     use_imitation = _typed("imitation.enabled", imitation.pop("enabled", False), bool)
-    logger = dict(cfg.get("logger") or {})
+    logger = _group(cfg, "logger")
     wandb = logger.get("wandb")
-    logger_settings = build(LoggerSettings, dict(wandb, kind="wandb"), "logger.wandb") if wandb else LoggerSettings()
-    store = dict(cfg["store"])
+    logger_settings = (build(LoggerSettings, dict(_group(logger, "wandb", "logger."), kind="wandb"), "logger.wandb")
+                       if wandb else LoggerSettings())
+    store = _group(cfg, "store")
     settings = Settings(
         name=_typed("name", cfg.get("name", "default"), str), seed=_typed("seed", cfg.get("seed", 0), int),
         threads=_typed("threads", cfg.get("threads", 1), int),
         search_stores=_names(store.get("search"), "store.search"),
         validation_stores=_names(store.get("validation"), "store.validation"),
         spec=build(ActionSpec, env, "env"), guards=guards,
-        shape=_shape(dict(cfg.get("controller") or {})),
-        search=build(SearchConfig, dict(cfg["search"]), "search"),
-        objective=build(ObjectiveConfig, dict(cfg["objective"]), "objective"),
-        validation=_float_betas(build(ValidationConfig, dict(cfg.get("validation") or {}), "validation"),
-                                "validation"),
-        monotone=build(MonotoneSettings, dict(cfg.get("monotone") or {}), "monotone"),
+        shape=_shape(_group(cfg, "controller")),
+        search=build(SearchConfig, _group(cfg, "search"), "search"),
+        objective=build(ObjectiveConfig, _group(cfg, "objective"), "objective"),
+        validation=_float_betas(build(ValidationConfig, _group(cfg, "validation"), "validation"), "validation"),
+        monotone=build(MonotoneSettings, _group(cfg, "monotone"), "monotone"),
         imitation=_float_betas(build(ImitationConfig, imitation, "imitation"), "imitation"),
         use_imitation=use_imitation,
-        trainer=build(TrainerSettings, dict(cfg["trainer"]), "trainer"), logger=logger_settings,
-        ckpt_path=_typed("ckpt_path", cfg.get("ckpt_path"), str), init=_typed("init", cfg.get("init"), str), raw=dict(cfg))
+        trainer=build(TrainerSettings, _group(cfg, "trainer"), "trainer"), logger=logger_settings,
+        ckpt_path=_typed("ckpt_path", cfg.get("ckpt_path"), str), init=_typed("init", cfg.get("init"), str),
+        raw=dict(cfg))
     _check(settings)
     return settings
+
+
+def _group(cfg: Mapping[str, Any], key: str, prefix: str = "") -> dict:
+    """A config group as a fresh dict (absent or null: empty), or a one-line error if it is not a mapping."""
+    value = cfg.get(key)
+    return dict(_typed(prefix + key, value, dict)) if value is not None else {}
 
 
 def build(cls: type, values: Mapping[str, Any], where: str) -> Any:

@@ -40,15 +40,22 @@ def run(cfg: Any) -> None:
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf
 
+    code = run_config(OmegaConf.to_container(cfg, resolve=True), Path(HydraConfig.get().runtime.output_dir))
+    if code:
+        sys.exit(code)
+
+
+def run_config(cfg: Mapping[str, Any], run_dir: str | Path) -> int:
+    """`run` on a resolved config: prints the summary and export directory, or one error line; the exit code."""
     try:
-        result = fit(OmegaConf.to_container(cfg, resolve=True), Path(HydraConfig.get().runtime.output_dir))
+        result = fit(cfg, run_dir)
     except AutottsError as err:
         print(f"train.py: error: {err}", file=sys.stderr, flush=True)
-        sys.exit(err.exit_code)
-    if result.rank:
-        return
-    print(summary(result), flush=True)
-    print(result.export_dir, flush=True)
+        return err.exit_code
+    if not result.rank:
+        print(summary(result), flush=True)
+        print(result.export_dir, flush=True)
+    return 0
 
 
 def summary(result: TrainResult) -> str:
