@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 from autotts.errors import AutottsError
+from autotts.store.autotts_json import MAX_DELTA, power
 
 FORMAT = "autotts-controller-v1"
 REQUIRED = ("format", "autotts_version", "delta", "slots", "features", "actions", "beta_range", "guards",
             "training_stores", "validation_curve")
-MAX_DELTA = 10**9      # as the store loader (autotts.store.autotts_json.MAX_DELTA; not imported: no torch here)
 MAX_SLOTS = 4096
 
 
@@ -43,7 +43,7 @@ def _store_records(v: Any) -> bool:
 FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "format": (lambda v: isinstance(v, str), "a format string"),
     "autotts_version": (lambda v: isinstance(v, str), "a version string"),
-    "delta": (_int_in(1, MAX_DELTA), "a positive integer interval in tokens (at most 10^9)"),
+    "delta": (_int_in(1, MAX_DELTA), f"a positive integer interval in tokens (at most {power(MAX_DELTA)})"),
     "slots": (_int_in(1, MAX_SLOTS), f"an integer in 1..{MAX_SLOTS}"),
     "actions": (lambda v: isinstance(v, dict), "an object"),
     "beta_range": (lambda v: isinstance(v, list) and len(v) == 2 and all(_number(b) for b in v), "[low, high]"),
