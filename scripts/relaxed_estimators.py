@@ -163,8 +163,8 @@ def main() -> None:
     if args.weights:
         weights = torch.load(args.weights)
     else:
-        from autotts.discovery.imitation import ImitationConfig, imitate_cmc
-        weights, _ = imitate_cmc(stores, shape, spec, initial_weights(shape, 0), ImitationConfig(), 0)
+        from autotts.discovery.imitation import ImitationConfig, imitate
+        weights, _ = imitate(stores, shape, spec, initial_weights(shape, 0), ImitationConfig(), 0)
     cfg = ObjectiveConfig(monotone_weight=0.0)  # the linear fitness: what every estimator differentiates
     # sharpness 1: the stop is the hard env's sample mode (p ~ Beta, then Bernoulli), which st-beta reparameterises
     objective = RelaxedObjective(stores, cfg, shape, spec, relaxed=RelaxedConfig(sharpness=1.0, tail=0.0))

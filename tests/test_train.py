@@ -14,6 +14,7 @@ from train_support import ROOT, python, subprocess_env, train_cfg
 from wandb_records import history
 
 from autotts.artifact.manifest import FORMAT, REQUIRED, feature_groups
+from autotts.discovery.knob import knob_rule
 from autotts.discovery.search import center_of, load_searcher
 from autotts.discovery.train import fit
 from autotts.store import load_store
@@ -36,8 +37,10 @@ def test_smoke_run_prints_the_export_dir_last_and_writes_a_complete_manifest(smo
     export = run_dir / "export"
     lines = proc.stdout.strip().splitlines()
     assert lines[-1] == str(export)
-    assert "4 generations in" in lines[-3]
-    assert lines[-2].endswith(": monotone") or "NOT monotone" in lines[-2]
+    assert "4 generations in" in lines[-5]
+    assert ": monotone; β=1 " in lines[-4] or "NOT monotone" in lines[-4]
+    assert lines[-3].startswith("  synthetic mean: worst β step")
+    assert lines[-2].startswith("  knob rule (tokens rise, no β step or β=1 loses > 0.5 points): ")
     assert (export / "controller.pt").is_file()
     manifest = json.loads((export / "manifest.json").read_text())
     assert manifest["format"] == FORMAT and set(REQUIRED) <= set(manifest)
@@ -56,6 +59,9 @@ def test_smoke_run_prints_the_export_dir_last_and_writes_a_complete_manifest(smo
     for sweep in mono["stores"].values():
         tokens = sweep["tokens"]
         assert sweep["monotone"] == all(a <= b for a, b in zip(tokens, tokens[1:]))
+    knob = mono["knob"]  # the knob rule, recomputed here from the recorded sweep
+    assert knob == knob_rule(mono["betas"], mono["stores"], {name: "synthetic" for name in mono["stores"]})
+    assert lines[-2].endswith("holds") == knob["holds"] and isinstance(manifest["best"]["validation_knob"], bool)
     assert (run_dir / "plots" / "curve.png").stat().st_size > 1000
 
 

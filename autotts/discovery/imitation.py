@@ -1,10 +1,12 @@
-"""Warm start: fit the policy's heads to the published controller's decisions (CMC across β).
+"""Warm start: fit the policy's heads to a teacher's decisions across β (CMC, or Parallel-Probe).
 
 ES from a neutral start spends most of a CPU budget finding "open a few
 branches, probe them, stop when the completions agree". Imitating CMC(β) on
 the *search* stores gives a start with that behaviour and the right β trend;
 ES then improves on it (the acceptance bar is beating CMC, so starting near it
-is the honest comparison). Zero LLM calls: CMC runs on replay.
+is the honest comparison). The teacher-free preset (`math_scratch`) imitates
+Parallel-Probe instead, its cohort size set by β, and never builds CMC.
+Zero LLM calls: teachers run on replay.
 """
 
 from __future__ import annotations
@@ -35,6 +37,22 @@ class ImitationConfig:
     lr: float = 0.02
     stop_weight: float = 8.0      # stops are rare: one per episode
     prune_weight: float = 8.0     # abandoning a dissenter is rarer still (~0.5% of branch decisions)
+    teachers: tuple[str, ...] = ("cmc",)  # controllers imitated at every β (their samples are pooled)
+
+
+# Teachers that decide interval by interval (open, probe, prune, stop), so the heads can express them;
+# SC/ASC/ESC read whole branches in one action, which no head imitates.
+TEACHERS = ("cmc", "parallel_probe")
+
+
+def teacher(name: str, beta: float, slots: int):
+    """The teacher controller at β: CMC(β), or Parallel-Probe with round(2·(slots/2)^β) chains (2..slots)."""
+    from autotts.errors import AutottsError
+    if name not in TEACHERS:
+        raise AutottsError(f"imitation.teachers: {name!r} cannot be imitated (expected {' or '.join(TEACHERS)})")
+    if name == "cmc":
+        return make_baseline("cmc", beta)
+    return make_baseline(name, max(2, round(2 * (slots / 2) ** beta)))
 
 
 class _Collector:
@@ -94,15 +112,16 @@ def _branch_labels(advance: Tensor, prune: Tensor) -> dict[str, Tensor]:
 
 
 def collect(stores: list[ReplayStore], cfg: ImitationConfig, spec: ActionSpec, seed: int = 0) -> dict[str, Tensor]:
-    """Features and CMC(β) actions on random episodes of the search stores."""
+    """Features and the teachers' actions at each β on random episodes of the search stores."""
     g = torch.Generator().manual_seed(seed)
     parts = []
-    for store in stores:
-        for beta in cfg.betas:
-            rec = _Collector(beta, spec, cfg.keep, g)
-            eps = random_episodes(store, cfg.episodes_per_store, g)
-            rollout(store, eps, make_baseline("cmc", beta), recorder=rec)
-            parts.extend(rec.parts)
+    for name in cfg.teachers:
+        for store in stores:
+            for beta in cfg.betas:
+                rec = _Collector(beta, spec, cfg.keep, g)
+                eps = random_episodes(store, cfg.episodes_per_store, g)
+                rollout(store, eps, teacher(name, beta, spec.slots), recorder=rec)
+                parts.extend(rec.parts)
     width = max(p["branch"].shape[1] for p in parts)
     out = {}
     for k in parts[0]:
@@ -179,7 +198,7 @@ def _loss(policy: BetaPolicy, d: dict[str, Tensor], spec: ActionSpec, cfg: Imita
     return loss
 
 
-def imitate_cmc(stores: list[ReplayStore], shape: PolicyShape, spec: ActionSpec, init: Tensor,
-                cfg: ImitationConfig = ImitationConfig(), seed: int = 0) -> tuple[Tensor, list[float]]:
-    """Weights whose deterministic decisions approximate CMC(β) on the search stores."""
+def imitate(stores: list[ReplayStore], shape: PolicyShape, spec: ActionSpec, init: Tensor,
+            cfg: ImitationConfig = ImitationConfig(), seed: int = 0) -> tuple[Tensor, list[float]]:
+    """Weights whose deterministic decisions approximate the teachers (default CMC(β)) on the search stores."""
     return fit(collect(stores, cfg, spec, seed), shape, spec, cfg, init, seed)

@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
+from autotts.discovery.knob import split_of
 from autotts.discovery.search import center_of, evaluator_of, load_searcher, make_searcher, save_searcher, stdev_of
 from autotts.discovery.settings import Settings
 from autotts.discovery.validation import ValidationResult, Validator
@@ -69,6 +70,7 @@ class DiscoveryModule(pl.LightningModule):
         self.best: Tensor | None = None
         self.best_score = -math.inf
         self.best_generation = -1
+        self.best_knob = False              # whether the best validated weights keep the knob rule
         self.history: list[dict] = []       # per generation: fitness of every member, metric means
         self.validations: list[dict] = []   # per validation: generation, score, β-sweep rows
         self.deadline: float | None = None  # time.monotonic() by which generations must stop (budget)
@@ -87,7 +89,7 @@ class DiscoveryModule(pl.LightningModule):
             self.objective = search_objective(s, self.search_stores, device, self)
         if self.validator is None:
             self.validator = Validator(self.validation_stores, s.validation, s.objective, s.shape, s.spec, s.guards,
-                                       device)
+                                       device, [split_of(spec) for spec in s.validation_stores])
         if self.searcher is None:
             self.searcher = make_searcher(s.search, self.center0, s.seed, device, head_level=s.shape.head_level(),
                                           shape=s.shape)
@@ -183,7 +185,9 @@ class DiscoveryModule(pl.LightningModule):
     def validate(self) -> dict:
         """Validate the search centre (once per generation count); keep it if it is the best so far.
 
-        Before the first generation that is the starting point (GA has no centre until it has a best).
+        Best = keeps the knob rule, then the highest score: a generation that breaks the rule is kept
+        only while no validated one keeps it. Before the first generation the centre is the starting
+        point (GA has no centre until it has a best).
         """
         if self.validations and self.validations[-1]["generation"] == self.generation:
             return self.validations[-1]
@@ -193,11 +197,13 @@ class DiscoveryModule(pl.LightningModule):
         weights = self.center0 if self.generation == 0 else center_of(self.searcher).detach().cpu()  # GA: no centre
         result = self.validator(weights)
         self.val_seconds = time.monotonic() - start
-        improved = result.score > self.best_score
+        knob = result.knob_holds
+        improved = (knob, result.score) > (self.best_knob, self.best_score)
         if improved:
             self.best, self.best_score, self.best_generation = weights, result.score, self.generation
+            self.best_knob = knob
         entry = {"generation": self.generation, "score": result.score, "monotone_drop": result.monotone_drop,
-                 "best": improved, "elapsed": time.monotonic() - self.started, "curve": result.curve(),
+                 "knob": knob, "knob_failures": list((result.knob or {}).get("failures", [])), "best": improved, "elapsed": time.monotonic() - self.started, "curve": result.curve(),
                  "rows": result.rows()}
         self.validations.append(entry)
         self._log_validation(result)
@@ -207,6 +213,7 @@ class DiscoveryModule(pl.LightningModule):
         if self.logger is None:
             return
         metrics = {"val/score": result.score, "val/monotone_drop": result.monotone_drop,
+                   "val/knob": float(result.knob_holds),
                    "val/best_score": self.best_score, "val/seconds": self.val_seconds}
         for point in result.curve():
             metrics[f"val/accuracy@beta={point['beta']:g}"] = point["accuracy"]
@@ -223,7 +230,7 @@ class DiscoveryModule(pl.LightningModule):
         return {"generation": self.generation, "searcher": save_searcher(self.searcher),
                 "algorithm": self.settings.search.algorithm, "policy_size": self.settings.shape.size,
                 "best": self.best, "best_score": self.best_score, "best_generation": self.best_generation,
-                "history": self.history, "validations": self.validations}
+                "best_knob": self.best_knob, "history": self.history, "validations": self.validations}
 
     def load_state(self, state: dict) -> None:
         s = self.settings
@@ -235,6 +242,7 @@ class DiscoveryModule(pl.LightningModule):
         self.generation = int(state["generation"])
         self.best, self.best_score = state["best"], float(state["best_score"])
         self.best_generation = int(state["best_generation"])
+        self.best_knob = bool(state.get("best_knob", False))
         self.history, self.validations = list(state["history"]), list(state["validations"])
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:

@@ -1,4 +1,4 @@
-"""β must be monotone: more β never buys fewer tokens. Checked on a fine grid, per store."""
+"""β must be monotone: more β never buys fewer tokens, and (the knob rule) never lower accuracy. Per store, 11+ β."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from torch import Tensor
 
 from autotts.controllers.learned import DEFAULT_GUARDS, ActionSpec, GuardSpec
 from autotts.controllers.policy import PolicyShape
+from autotts.discovery.knob import knob_rule, unique_name
 from autotts.discovery.validation import beta_sweep
 from autotts.store.replay_store import ReplayStore
 
@@ -19,28 +20,27 @@ def beta_grid(n: int) -> list[float]:
 
 def monotone_check(weights: Tensor, stores: Sequence[ReplayStore], shape: PolicyShape = PolicyShape(),
                    spec: ActionSpec = ActionSpec(), guards: Sequence[GuardSpec] = DEFAULT_GUARDS,
-                   betas: int = 11, seeds: int = 3, protocol: str = "reference") -> dict:
-    """Mean tokens (and accuracy) at `betas` grid points per store, and whether tokens never decrease.
+                   betas: int = 11, seeds: int = 3, protocol: str = "reference",
+                   splits: Sequence[str] | None = None) -> dict:
+    """Mean tokens (and accuracy) at `betas` grid points per store, whether tokens never decrease, and the knob rule.
 
     Returns ``{"betas": [...], "stores": {name: {"tokens", "accuracy", "monotone", "worst_drop"}},
-    "monotone": bool}`` (JSON-ready: it goes into the export manifest).
+    "monotone": bool, "knob": knob_rule(...)}`` (JSON-ready: it goes into the export manifest).
+    `splits` gives each store's split (parallel to `stores`) for the knob rule's split means.
     """
     if betas < 11:
         raise ValueError(f"monotone_check needs at least 11 β values, got {betas}")
     grid = beta_grid(betas)
     out: dict = {"betas": grid, "seeds": seeds, "protocol": protocol, "stores": {}}
-    for store in stores:
+    split_by_name = {}
+    for i, store in enumerate(stores):
         sweep = beta_sweep(weights, store, grid, seeds, shape, spec, guards, protocol)
         drops = [a - b for a, b in zip(sweep.tokens[:-1], sweep.tokens[1:])]
-        out["stores"][_unique(out["stores"], store.name)] = {
+        name = unique_name(out["stores"], store.name)
+        out["stores"][name] = {
             "tokens": list(sweep.tokens), "accuracy": list(sweep.accuracy),
             "monotone": all(d <= 0 for d in drops), "worst_drop": max(0.0, max(drops))}
+        split_by_name[name] = splits[i] if splits is not None else "all"
     out["monotone"] = all(s["monotone"] for s in out["stores"].values())
+    out["knob"] = knob_rule(grid, out["stores"], split_by_name)
     return out
-
-
-def _unique(taken: dict, name: str) -> str:
-    key, i = name, 2
-    while key in taken:
-        key, i = f"{name}#{i}", i + 1
-    return key

@@ -2,7 +2,9 @@
 
 fitness(w) = mean over sampled β and search stores of
     accuracy(w, β) - λ(β) · tokens(w, β) / tokens(SC@64)
-minus a penalty when mean tokens fall as β grows (β must be monotone).
+minus a penalty when mean tokens fall as β grows (β must be monotone), and
+(`knob_weight`) a penalty when accuracy falls as β grows: the soft form of the
+knob rule (`autotts.discovery.knob`), beyond `knob_tolerance`.
 λ(β) = λ0 · ratio^(-β): β = 0 buys accuracy only when it is cheap, β = 1 when it
 is nearly free. Every member sees the same episodes in a generation (common
 random numbers), and all members x β values x episodes run as one rollout.
@@ -30,6 +32,8 @@ class ObjectiveConfig:
     lambda0: float = 0.3        # token penalty at β = 0 (accuracy is a fraction, tokens relative to SC@64)
     ratio: float = 15.0         # λ(1) = λ0 / ratio
     monotone_weight: float = 2.0
+    knob_weight: float = 0.0    # x (accuracy lost by β steps of the store-mean curve + per store, top β vs best β)
+    knob_tolerance: float = 0.005  # accuracy (a fraction) a step may lose unpenalised (the knob rule's 0.5 points)
     hold: int = 1               # generations that share one episode batch (less ranking noise)
     stratified: bool = True     # every question in every batch (only branch orders are random)
 
@@ -107,7 +111,21 @@ def fitness_of(cfg: ObjectiveConfig, acc: Tensor, rel: Tensor, betas: Tensor) ->
     order = betas.argsort()
     drops = (rel[:, order[:-1]] - rel[:, order[1:]]).clamp(min=0)  # tokens falling as β grows
     drop = drops.sum(1).mean(1)
-    return score.mean((1, 2)) - cfg.monotone_weight * drop, drop
+    fitness = score.mean((1, 2)) - cfg.monotone_weight * drop
+    if cfg.knob_weight > 0 and len(betas) > 1:
+        fitness = fitness - cfg.knob_weight * knob_penalty(acc[:, order], cfg.knob_tolerance)
+    return fitness, drop
+
+
+def knob_penalty(acc: Tensor, tolerance: float) -> Tensor:
+    """[P] accuracy lost as β grows, beyond `tolerance`, from accuracy [P, nb, S] at ascending β.
+
+    The knob rule's two parts, soft: steps of the store-mean curve, and each store's top β against its best β.
+    """
+    mean = acc.mean(2)
+    steps = (mean[:, :-1] - mean[:, 1:] - tolerance).clamp(min=0).sum(1)
+    top = (acc.max(1).values - acc[:, -1] - tolerance).clamp(min=0).mean(1)
+    return steps + top
 
 
 def _per_store(values: Tensor, store: Tensor, n: int) -> Tensor:

@@ -80,7 +80,7 @@ def settings_from(cfg: Mapping[str, Any]) -> Settings:
     wandb = logger.get("wandb")
     logger_settings = (build(LoggerSettings, dict(_group(logger, "wandb", "logger."), kind="wandb"), "logger.wandb")
                        if wandb else LoggerSettings())
-    store = _group(cfg, "store")
+    store = store_lists(_group(cfg, "store")) (knob rule (autotts/discovery/knob.py): tokens rise, no β step or β=1 loses > 0.5 points; checked at export, chooses the exported generation, soft form in the fitness (objective.knob_weight); store views (search_split, valid_split, hold_out, validation_extra); imitation.teachers (cmc, parallel_probe); +experiment=math_scratch with a CMC spy test)
     settings = Settings(
         name=_typed("name", cfg.get("name", "default"), str), seed=_typed("seed", cfg.get("seed", 0), int),
         threads=_typed("threads", cfg.get("threads", 1), int),
@@ -105,6 +105,36 @@ def _group(cfg: Mapping[str, Any], key: str, prefix: str = "") -> dict:
     """A config group as a fresh dict (absent or null: empty), or a one-line error if it is not a mapping."""
     value = cfg.get(key)
     return dict(_typed(prefix + key, value, dict)) if value is not None else {}
+
+
+def store_lists(store: dict) -> dict:
+    """``store`` with its ``search`` and ``validation`` lists, built from the views of a model set if it has one.
+
+    With ``models``: search = each model's ``search_split`` except ``hold_out`` (leave one model out);
+    validation = each model's ``valid_split``; then ``validation_extra`` (e.g. shifted synthetic stores)
+    is appended in every case -- the stores the exported generation is chosen on.
+    """
+    out = dict(store)
+    models = out.pop("models", None)
+    search_split, valid_split, hold_out = out.pop("search_split", None), out.pop("valid_split", None), \
+        out.pop("hold_out", None)
+    extra = out.pop("validation_extra", None) or []
+    if models is not None:
+        if not isinstance(models, (list, tuple)) or not models or not all(isinstance(m, str) for m in models):
+            raise AutottsError(f"store.models={models!r}: expected a non-empty list of model names")
+        for key, value in (("search_split", search_split), ("valid_split", valid_split)):
+            if not isinstance(value, str) or not value:
+                raise AutottsError(f"store.{key}={value!r}: expected a dataset name such as aime24")
+        if search_split == valid_split:
+            raise AutottsError(f"store.valid_split={valid_split}: must differ from store.search_split (held out)")
+        if hold_out is not None and hold_out not in models:
+            raise AutottsError(f"store.hold_out={hold_out!r}: expected one of {', '.join(models)} or null")
+        out["search"] = [f"{m}/{search_split}" for m in models if m != hold_out]
+        out["validation"] = [f"{m}/{valid_split}" for m in models]
+    if not isinstance(extra, (list, tuple)) or not all(isinstance(v, str) for v in extra):
+        raise AutottsError(f"store.validation_extra={extra!r}: expected a list of store specs")
+    out["validation"] = list(out.get("validation") or []) + list(extra)
+    return out
 
 
 def build(cls: type, values: Mapping[str, Any], where: str) -> Any:
@@ -266,8 +296,13 @@ def _devices_ok(devices: Any) -> bool:
 
 def _check(s: Settings) -> None:
     """Ranges that the dataclasses cannot express."""
+    from autotts.discovery.imitation import TEACHERS
     from autotts.discovery.search import ALGORITHMS
+    bad_teachers = [t for t in s.imitation.teachers if t not in TEACHERS]
     checks = [
+        (not bad_teachers and len(s.imitation.teachers) >= 1,
+         f"imitation.teachers={list(s.imitation.teachers)}: expected a non-empty list of {' and '.join(TEACHERS)} "
+         "(SC, ASC and ESC read whole branches in one action: no head imitates them)"),
         (s.trainer.generations >= 1, f"trainer.generations={s.trainer.generations}: expected >= 1"),
         (s.trainer.validate_every >= 1, f"trainer.validate_every={s.trainer.validate_every}: expected >= 1"),
         (s.trainer.max_minutes >= 0, f"trainer.max_minutes={s.trainer.max_minutes}: expected >= 0 (0 = no budget)"),

@@ -59,13 +59,21 @@ def run_config(cfg: Mapping[str, Any], run_dir: str | Path) -> int:
 
 
 def summary(result: TrainResult) -> str:
-    """What the run found, in a few lines: best validation, β monotonicity per store, time."""
+    """What the run found, in a few lines: best validation, β monotonicity and the knob rule per store, time."""
     lines = [f"{result.generations} generations in {result.seconds:.0f} s; best validated weights: generation "
              f"{result.best_generation} (score {result.best_score:.4f})"]
+    knob = result.monotone.get("knob") or {"stores": {}, "splits": {}, "failures": [], "holds": True}
     for name, sweep in result.monotone["stores"].items():
         verdict = "monotone" if sweep["monotone"] else f"NOT monotone (worst drop {sweep['worst_drop']:.0f} tokens)"
+        rule = knob["stores"].get(name)
+        if rule is not None:
+            verdict += f"; β=1 {rule['top_gap']:.1f} points below its best (β={rule['best_beta']:g})"
         lines.append(f"  {name}: tokens {sweep['tokens'][0]:.0f} at β=0 .. {sweep['tokens'][-1]:.0f} at β=1, "
                      f"accuracy {sweep['accuracy'][0]:.1f}% .. {sweep['accuracy'][-1]:.1f}%: {verdict}")
+    for split, rule in knob["splits"].items():
+        lines.append(f"  {split} mean: worst β step {-rule['worst_step']:+.2f} points (at β={rule['worst_step_at']:g})")
+    verdict = "holds" if knob["holds"] else "BROKEN: " + "; ".join(knob["failures"])
+    lines.append(f"  knob rule (tokens rise, no β step or β=1 loses > {knob.get('tolerance', 0.5):g} points): {verdict}")
     return "\n".join(lines)
 
 
@@ -134,8 +142,8 @@ def _check_checkpoint(path: str | None, key: str = "ckpt_path") -> dict | None:
 
 
 def _start_weights(settings: Any, search: list) -> torch.Tensor:
-    """Initial ES centre: another run's best weights (`init`), or neutral weights warm-started by imitating CMC
-    if configured (neither matters on resume)."""
+    """Initial ES centre: another run's best weights (`init`), or neutral weights warm-started by imitating the
+    teachers if configured (neither matters on resume)."""
     from autotts.controllers.policy import initial_weights
 
     if settings.init is not None and settings.ckpt_path is None:
@@ -143,8 +151,8 @@ def _start_weights(settings: Any, search: list) -> torch.Tensor:
     init = initial_weights(settings.shape, settings.seed)
     if not settings.use_imitation or settings.ckpt_path is not None:
         return init
-    from autotts.discovery.imitation import imitate_cmc
-    weights, _ = imitate_cmc(search, settings.shape, settings.spec, init, settings.imitation, settings.seed)
+    from autotts.discovery.imitation import imitate
+    weights, _ = imitate(search, settings.shape, settings.spec, init, settings.imitation, settings.seed)
     return weights
 
 
@@ -218,7 +226,7 @@ def _monotone(module: Any) -> dict:
 
     s = module.settings
     return monotone_check(module.best, module.validator.stores, s.shape, s.spec, s.guards, s.monotone.betas,
-                          s.monotone.seeds, s.validation.protocol)
+                          s.monotone.seeds, s.validation.protocol, module.validator.splits)
 
 
 def _export(module: Any, search: list, validation: list, monotone: dict, directory: Path) -> Path:
@@ -239,7 +247,8 @@ def _export(module: Any, search: list, validation: list, monotone: dict, directo
         objective=asdict(s.objective),
         search={"algorithm": s.search.algorithm, "popsize": s.search.popsize, "generations": module.generation,
                 "seed": s.seed, "imitation_warm_start": s.use_imitation and s.init is None, "init": s.init},
-        best={"generation": module.best_generation, "validation_score": module.best_score})
+        best={"generation": module.best_generation, "validation_score": module.best_score,
+              "validation_knob": module.best_knob})
     return export_controller(module.best, s.shape, directory, manifest)
 
 

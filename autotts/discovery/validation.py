@@ -3,7 +3,9 @@
 The score is the search objective's own fitness (`objective.fitness_of`): accuracy
 minus λ(β)·tokens/SC@64 tokens, averaged over the β grid and the stores, minus
 the monotone penalty -- so "best validated" means best by the quantity the search
-optimises, measured on episodes it never saw.
+optimises, measured on episodes it never saw. Each result also carries the knob
+rule's verdict on its sweep (`autotts.discovery.knob`): a generation that breaks
+it is exported only if no validated one keeps it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from torch import Tensor
 
 from autotts.controllers.learned import ActionSpec, GuardSpec, policy_controller
 from autotts.controllers.policy import PolicyShape
+from autotts.discovery.knob import knob_rule, unique_name
 from autotts.discovery.objective import ObjectiveConfig, fitness_of, sc64_tokens
 from autotts.env.episodes import concat_episodes
 from autotts.env.rollout import rollout
@@ -69,6 +72,11 @@ class ValidationResult:
     score: float
     monotone_drop: float
     sweeps: tuple[Sweep, ...]
+    knob: dict | None = None    # knob_rule on the sweeps (None: not checked)
+
+    @property
+    def knob_holds(self) -> bool:
+        return self.knob is None or bool(self.knob["holds"])
 
     def rows(self) -> list[dict]:
         """One row per (store, β): the β-sweep table."""
@@ -89,8 +97,9 @@ class Validator:
 
     def __init__(self, stores: list[ReplayStore], cfg: ValidationConfig, objective: ObjectiveConfig,
                  shape: PolicyShape, spec: ActionSpec, guards: Sequence[GuardSpec],
-                 device: torch.device | str = "cpu"):
+                 device: torch.device | str = "cpu", splits: Sequence[str] | None = None):
         self.stores = [s.to(device) for s in stores]
+        self.splits = list(splits) if splits is not None else ["all"] * len(stores)
         self.cfg, self.objective, self.shape, self.spec, self.guards = cfg, objective, shape, spec, tuple(guards)
         self.sc64 = torch.tensor([sc64_tokens(s) for s in self.stores], dtype=torch.float64)
 
@@ -100,4 +109,17 @@ class Validator:
         acc = torch.tensor([s.accuracy for s in sweeps], dtype=torch.float64).T[None] / 100  # [1, nb, S]
         rel = torch.tensor([s.tokens for s in sweeps], dtype=torch.float64).T[None] / self.sc64
         fitness, drop = fitness_of(self.objective, acc, rel, torch.tensor(self.cfg.betas))
-        return ValidationResult(float(fitness[0]), float(drop[0]), sweeps)
+        return ValidationResult(float(fitness[0]), float(drop[0]), sweeps, self.knob(sweeps))
+
+    def knob(self, sweeps: Sequence[Sweep]) -> dict | None:
+        """The knob rule on the validation sweeps (None when the grid is not ascending)."""
+        betas = list(self.cfg.betas)
+        if len(betas) < 2 or betas != sorted(betas):
+            return None
+        named: dict = {}
+        splits = {}
+        for sweep, split in zip(sweeps, self.splits):
+            name = unique_name(named, sweep.store)
+            named[name] = {"tokens": sweep.tokens, "accuracy": sweep.accuracy}
+            splits[name] = split
+        return knob_rule(betas, named, splits)

@@ -1,0 +1,108 @@
+"""The knob rule (tokens rise with β, accuracy never falls by more than 0.5 points) at its boundaries,
+its soft form in the fitness, and the validated generation it lets training export.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from train_support import train_cfg
+
+from autotts.discovery import module as module_mod
+from autotts.discovery.knob import knob_rule, split_of
+from autotts.discovery.module import DiscoveryModule
+from autotts.discovery.objective import ObjectiveConfig, fitness_of, knob_penalty
+from autotts.discovery.settings import settings_from
+from autotts.discovery.validation import Sweep, ValidationResult
+
+BETAS = [i / 10 for i in range(11)]
+TOKENS = [1000.0 * (i + 1) for i in range(11)]
+
+
+def _rule(*accuracies: list[float], tokens=TOKENS, splits=None) -> dict:
+    stores = {f"s{i}": {"tokens": tokens, "accuracy": acc} for i, acc in enumerate(accuracies)}
+    return knob_rule(BETAS, stores, splits)
+
+
+def test_a_rising_curve_holds_and_a_flat_token_step_does_not() -> None:
+    rising = [50.0 + i for i in range(11)]
+    assert _rule(rising)["holds"]
+    flat = TOKENS[:5] + [TOKENS[4]] + TOKENS[6:]
+    verdict = _rule(rising, tokens=flat)
+    assert not verdict["holds"] and not verdict["stores"]["s0"]["tokens_rise"]
+    assert verdict["failures"] == ["s0: tokens do not rise at β=0.5"]
+
+
+@pytest.mark.parametrize("loss, holds", [(0.5, True), (0.51, False)])
+def test_a_beta_step_of_the_split_mean_may_lose_half_a_point(loss: float, holds: bool) -> None:
+    # the dip at β = 0.6 is recovered by β = 1, so only the step part of the rule can fail
+    acc = [50, 51, 52, 53, 54, 55, 55 - loss, 56, 57, 58, 59]
+    verdict = _rule(acc)
+    assert verdict["holds"] is holds
+    assert verdict["splits"]["all"]["worst_step"] == pytest.approx(loss)
+    assert verdict["splits"]["all"]["worst_step_at"] == 0.6
+
+
+@pytest.mark.parametrize("gap, holds", [(0.5, True), (0.51, False)])
+def test_beta_one_must_be_within_half_a_point_of_the_stores_best(gap: float, holds: bool) -> None:
+    # a slow decline after β = 0.5: every step loses < 0.5 points, the top loses `gap`
+    acc = [50, 51, 52, 53, 54, 60] + [60 - gap * k / 5 for k in range(1, 6)]
+    verdict = _rule(acc)
+    assert verdict["splits"]["all"]["holds"]
+    assert verdict["stores"]["s0"]["top_gap"] == pytest.approx(gap) and verdict["stores"]["s0"]["best_beta"] == 0.5
+    assert verdict["holds"] is holds
+
+
+def test_splits_are_averaged_apart_and_a_store_cannot_hide_in_the_mean() -> None:
+    up = [50.0 + i for i in range(11)]
+    down_at_end = up[:10] + [up[9] - 1.0]                 # loses 1 point at the last step
+    mixed = _rule(up, down_at_end, splits={"s0": "aime24", "s1": "aime24"})
+    assert mixed["splits"]["aime24"]["holds"]             # the mean still rises...
+    assert not mixed["stores"]["s1"]["holds"]             # ...but that store's β = 1 is 1 point below its best
+    apart = _rule(up, down_at_end, splits={"s0": "aime24", "s1": "aime25"})
+    assert apart["splits"]["aime24"]["holds"] and not apart["splits"]["aime25"]["holds"]
+    assert set(apart["splits"]) == {"aime24", "aime25"}
+    assert split_of("Qwen3-8B/aime25") == "aime25" and split_of("shifted:Qwen3-8B") == "shifted"
+    with pytest.raises(ValueError, match="ascending"):
+        knob_rule([1.0, 0.0], {"s": {"tokens": [1, 2], "accuracy": [1, 1]}})
+
+
+def test_the_fitness_penalises_accuracy_lost_as_beta_grows_beyond_the_tolerance() -> None:
+    acc = torch.tensor([[[0.50], [0.60], [0.58]]], dtype=torch.float64)   # [P=1, nb=3, S=1]: 2 points lost at the top
+    rel = torch.tensor([[[0.1], [0.2], [0.3]]], dtype=torch.float64)
+    betas = torch.tensor([0.0, 0.5, 1.0])
+    assert float(knob_penalty(acc, 0.005)[0]) == pytest.approx(2 * 0.015)  # the step and the top gap, 1.5 pts each
+    plain, _ = fitness_of(ObjectiveConfig(), acc, rel, betas)
+    soft, _ = fitness_of(ObjectiveConfig(knob_weight=2.0), acc, rel, betas)
+    assert float(plain - soft) == pytest.approx(2.0 * 0.03)
+    rising = acc.clone()
+    rising[0, 2, 0] = 0.603                                               # within tolerance: no penalty
+    assert float(knob_penalty(rising, 0.005)[0]) == 0.0
+
+
+class _Scripted:
+    """A validator that returns scripted (score, knob holds) per call."""
+
+    def __init__(self, script: list[tuple[float, bool]]):
+        self.script = list(script)
+
+    def __call__(self, weights: torch.Tensor) -> ValidationResult:
+        score, holds = self.script.pop(0)
+        sweep = Sweep("s", (0.0, 1.0), (50.0, 50.0), (1.0, 2.0))
+        return ValidationResult(score, 0.0, (sweep,), {"holds": holds, "failures": [] if holds else ["broken"]})
+
+
+def test_a_generation_that_breaks_the_rule_is_exported_only_while_none_keeps_it(monkeypatch) -> None:
+    settings = settings_from(train_cfg("+experiment=smoke", "logger=none"))
+    module = DiscoveryModule(settings, [], [], torch.zeros(settings.shape.size))
+    module.objective, module.searcher = object(), object()
+    module.validator = _Scripted([(0.3, False), (0.2, True), (0.9, False), (0.25, True)])
+    monkeypatch.setattr(module_mod, "center_of", lambda searcher: torch.full((settings.shape.size,), 1.0 * module.generation))
+    picked = []
+    for generation in range(4):
+        module.generation = generation
+        entry = module.validate()
+        picked.append(module.best_generation)
+        assert entry["knob"] == (generation % 2 == 1)
+    assert picked == [0, 1, 1, 3]            # the 0.9 that breaks the rule never displaces a rule-keeping one
+    assert module.best_score == 0.25 and module.best_knob and float(module.best[0]) == 3.0
