@@ -1,7 +1,7 @@
 """An export's 11-point β-sweep on every validation view, beside CMC on the same episodes, with the knob rule.
 
     python scripts/validate_views.py --controller runs/math/<time>/export [--views aime25,aime24,unseen,shifted]
-        [--seeds 20] [--no-cmc]
+        [--seeds 20] [--no-cmc] [--cmc-cache cmc.json]
 
 Views (README "How we choose"): each AIME split over the four models; `unseen`, the models the export
 was not searched on (leave-one-model-out runs), on both splits; `shifted`, the shifted synthetic
@@ -13,7 +13,9 @@ give ours − CMC at CMC(0.5)'s tokens (our curve interpolated) and the knob rul
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from pathlib import Path
 
 import torch
 from compare_cmc import MODELS, at_tokens
@@ -63,17 +65,26 @@ def policy_parts(controller: str):
     return weights, PolicyShape(**shape_rec), ctrl.spec, ctrl.guards, ctrl.manifest
 
 
-def cmc_sweep(store, seeds: int) -> tuple[list[float], list[float]]:
+def cmc_sweep(store, seeds: int, cache: str | None = None) -> tuple[list[float], list[float]]:
+    """CMC's (accuracy, tokens) at each β of BETAS; with `cache`, kept per store fingerprint and seeds (CMC is fixed)."""
+    key = f"{store.fingerprint}:{seeds}"
+    stored = json.loads(Path(cache).read_text()) if cache and Path(cache).is_file() else {}
+    if key in stored:
+        return stored[key]["accuracy"], stored[key]["tokens"]
     episodes = protocol_episodes(store, "reference", seeds)
     acc, tok = [], []
     for b in BETAS:
         fig = figures(evaluate(store, episodes, make_baseline("cmc", b))[0], episodes)
         acc.append(fig.accuracy)
         tok.append(fig.tokens)
+    if cache:
+        stored[key] = {"store": store.name, "accuracy": acc, "tokens": tok}
+        Path(cache).write_text(json.dumps(stored))
     return acc, tok
 
 
-def report_view(name: str, specs: list[str], parts, seeds: int, with_cmc: bool, trained: set[str]) -> bool:
+def report_view(name: str, specs: list[str], parts, seeds: int, with_cmc: bool, trained: set[str],
+                cache: str | None = None) -> bool:
     weights, shape, spec, guards, _ = parts
     start = time.time()
     ours: dict = {}
@@ -86,7 +97,7 @@ def report_view(name: str, specs: list[str], parts, seeds: int, with_cmc: bool, 
         ours[key] = {"tokens": list(sw.tokens), "accuracy": list(sw.accuracy)}
         splits[key] = split_of(s)
         if with_cmc:
-            a, t = cmc_sweep(store, seeds)
+            a, t = cmc_sweep(store, seeds, cache)
             cmc_acc.append(a)
             cmc_tok.append(t)
     n = len(specs)
@@ -120,6 +131,7 @@ def main() -> int:
     ap.add_argument("--views", default="aime25,aime24,unseen,shifted")
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--no-cmc", action="store_true", help="skip CMC's sweep (faster)")
+    ap.add_argument("--cmc-cache", help="JSON file that keeps CMC's sweeps between calls (CMC does not change)")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -127,7 +139,7 @@ def main() -> int:
     trained = {r["spec"] for r in parts[4]["training_stores"]}
     ok = True
     for name, specs in views(parts[4], args.views.split(",")).items():
-        ok &= report_view(name, specs, parts, args.seeds, not args.no_cmc, trained)
+        ok &= report_view(name, specs, parts, args.seeds, not args.no_cmc, trained, args.cmc_cache)
     return 0 if ok else 1
 
 

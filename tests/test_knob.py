@@ -106,3 +106,14 @@ def test_a_generation_that_breaks_the_rule_is_exported_only_while_none_keeps_it(
         assert entry["knob"] == (generation % 2 == 1)
     assert picked == [0, 1, 1, 3]            # the 0.9 that breaks the rule never displaces a rule-keeping one
     assert module.best_score == 0.25 and module.best_knob and float(module.best[0]) == 3.0
+
+
+def test_store_views_swap_the_splits_leave_a_model_out_and_append_extra_validation_stores() -> None:
+    swapped = settings_from(train_cfg("+experiment=math", "store.search_split=aime25", "store.valid_split=aime24"))
+    assert swapped.search_stores == ("Qwen3-0.6B/aime25", "Qwen3-1.7B/aime25", "Qwen3-4B/aime25", "Qwen3-8B/aime25")
+    assert swapped.validation_stores == tuple(s.replace("aime25", "aime24") for s in swapped.search_stores)
+    lomo = settings_from(train_cfg("+experiment=math", "store.hold_out=Qwen3-4B",
+                                   "store.validation_extra=['synthetic:questions=4,seed=3']"))
+    assert lomo.search_stores == ("Qwen3-0.6B/aime24", "Qwen3-1.7B/aime24", "Qwen3-8B/aime24")
+    assert lomo.validation_stores[-1] == "synthetic:questions=4,seed=3" and len(lomo.validation_stores) == 5
+    assert [split_of(s) for s in lomo.validation_stores] == ["aime25"] * 4 + ["synthetic"]
