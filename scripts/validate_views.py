@@ -1,7 +1,7 @@
 """An export's 11-point β-sweep on every validation view, beside CMC on the same episodes, with the knob rule.
 
     python scripts/validate_views.py --controller runs/math/<time>/export [--views aime25,aime24,unseen,shifted]
-        [--seeds 20] [--no-cmc] [--cmc-cache cmc.json]
+        [--seeds 20] [--no-cmc] [--cmc-cache cmc.json] [--reference reference_sweep.csv]
 
 Views (README "How we choose"): each AIME split over the four models; `unseen`, the models the export
 was not searched on (leave-one-model-out runs), on both splits; `shifted`, the shifted synthetic
@@ -13,6 +13,7 @@ give ours − CMC at CMC(0.5)'s tokens (our curve interpolated) and the knob rul
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import time
 from pathlib import Path
@@ -65,6 +66,18 @@ def policy_parts(controller: str):
     return weights, PolicyShape(**shape_rec), ctrl.spec, ctrl.guards, ctrl.manifest
 
 
+def reference_cmc(path: str, spec: str) -> tuple[list[float], list[float]] | None:
+    """CMC's published sweep (reference protocol, 100 seeds) of a ``model/dataset`` store, if the CSV has it."""
+    if "/" not in spec:
+        return None
+    model, dataset = spec.split("/", 1)
+    rows = {float(r["knob"]): r for r in csv.DictReader(open(path))
+            if r["method"] == "CMC" and r["model"] == model and r["dataset"] == dataset}
+    if not all(b in rows for b in BETAS):
+        return None
+    return [float(rows[b]["acc"]) for b in BETAS], [float(rows[b]["avg_tokens"]) for b in BETAS]
+
+
 def cmc_sweep(store, seeds: int, cache: str | None = None) -> tuple[list[float], list[float]]:
     """CMC's (accuracy, tokens) at each β of BETAS; with `cache`, kept per store fingerprint and seeds (CMC is fixed)."""
     key = f"{store.fingerprint}:{seeds}"
@@ -84,7 +97,7 @@ def cmc_sweep(store, seeds: int, cache: str | None = None) -> tuple[list[float],
 
 
 def report_view(name: str, specs: list[str], parts, seeds: int, with_cmc: bool, trained: set[str],
-                cache: str | None = None) -> bool:
+                cache: str | None = None, reference: str | None = None) -> bool:
     weights, shape, spec, guards, _ = parts
     start = time.time()
     ours: dict = {}
@@ -97,7 +110,8 @@ def report_view(name: str, specs: list[str], parts, seeds: int, with_cmc: bool, 
         ours[key] = {"tokens": list(sw.tokens), "accuracy": list(sw.accuracy)}
         splits[key] = split_of(s)
         if with_cmc:
-            a, t = cmc_sweep(store, seeds, cache)
+            published = reference_cmc(reference, s) if reference and seeds == 100 else None
+            a, t = published or cmc_sweep(store, seeds, cache)
             cmc_acc.append(a)
             cmc_tok.append(t)
     n = len(specs)
@@ -132,6 +146,7 @@ def main() -> int:
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--no-cmc", action="store_true", help="skip CMC's sweep (faster)")
     ap.add_argument("--cmc-cache", help="JSON file that keeps CMC's sweeps between calls (CMC does not change)")
+    ap.add_argument("--reference", help="reference_sweep.csv: at --seeds 100, CMC's published rows (no rollout)")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -139,7 +154,8 @@ def main() -> int:
     trained = {r["spec"] for r in parts[4]["training_stores"]}
     ok = True
     for name, specs in views(parts[4], args.views.split(",")).items():
-        ok &= report_view(name, specs, parts, args.seeds, not args.no_cmc, trained, args.cmc_cache)
+        ok &= report_view(name, specs, parts, args.seeds, not args.no_cmc, trained, args.cmc_cache,
+                          args.reference)
     return 0 if ok else 1
 
 
