@@ -26,7 +26,7 @@ from autotts.discovery.knob import knob_rule, split_of, unique_name
 from autotts.discovery.validation import beta_sweep
 from autotts.evaluate.metrics import figures
 from autotts.evaluate.runner import evaluate, protocol_episodes
-from autotts.executor.export import load_controller, load_jit
+from autotts.artifact.export import load_controller, load_jit
 from autotts.store import load_store
 
 BETAS = [round(0.1 * i, 1) for i in range(11)]

@@ -80,7 +80,7 @@ def settings_from(cfg: Mapping[str, Any]) -> Settings:
     wandb = logger.get("wandb")
     logger_settings = (build(LoggerSettings, dict(_group(logger, "wandb", "logger."), kind="wandb"), "logger.wandb")
                        if wandb else LoggerSettings())
-    store = store_lists(_group(cfg, "store")) (knob rule (autotts/discovery/knob.py): tokens rise, no β step or β=1 loses > 0.5 points; checked at export, chooses the exported generation, soft form in the fitness (objective.knob_weight); store views (search_split, valid_split, hold_out, validation_extra); imitation.teachers (cmc, parallel_probe); +experiment=math_scratch with a CMC spy test)
+    store = store_lists(_group(cfg, "store"))
     settings = Settings(
         name=_typed("name", cfg.get("name", "default"), str), seed=_typed("seed", cfg.get("seed", 0), int),
         threads=_typed("threads", cfg.get("threads", 1), int),
