@@ -1,0 +1,74 @@
+"""Sweeps in one rollout: every knob of a baseline, or every β of a controller, folded into the episodes.
+
+The episodes are tiled once per setting and each row gets its setting as a
+per-episode tensor (a baseline's knob, or the `beta` context of a learned
+controller), as the ES folds its population into episodes; the rollout is then
+split back into one block per setting, each equal episode by episode to its own
+rollout (tests/test_sweep_rollout.py).
+
+Whether folding pays depends on where the time goes. When per-op overhead
+dominates (a GPU, or few episodes per setting on CPU) one rollout of K·E rows
+costs little more than one of E rows. On CPU with thousands of episodes per
+setting the sparse env is memory-bound instead, and a folded batch is as wide
+as the widest setting (SC@1 rows carry SC@64's slots), so there settings are
+folded only up to `CPU_FOLD_ROWS` rows per rollout (`scripts/bench_env.py`
+prints both ways as a ratio).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+
+from autotts.controllers.baselines import BASELINES, make_baseline
+from autotts.env.episodes import Episodes, concat_episodes
+from autotts.env.rollout import Rollout
+from autotts.evaluate.runner import evaluate
+from autotts.store.replay_store import ReplayStore
+
+CPU_FOLD_ROWS = 4096  # rows per folded rollout on CPU (measured crossover: see the module docstring)
+
+
+def fold_size(settings: int, episodes: int, device: torch.device | str, fold: int | None = None) -> int:
+    """How many settings share one rollout: all on a GPU, up to `CPU_FOLD_ROWS` rows on CPU; `fold` overrides."""
+    if fold is not None:
+        return max(1, min(int(fold), settings))
+    if torch.device(device).type != "cpu":
+        return max(1, settings)
+    return max(1, min(settings, CPU_FOLD_ROWS // max(1, episodes)))
+
+
+def folded_controller(name: str, values: Sequence[float], episodes: int, loaded: Any = None
+                      ) -> tuple[Any, dict | None]:
+    """(controller, rollout context) that runs setting values[i] on rows i·E .. (i+1)·E - 1.
+
+    Baselines take the values as their per-episode knob (CMC's is β); a learned
+    controller (`loaded`, an exported controller) takes them as per-episode β.
+    """
+    per_row = torch.tensor([float(v) for v in values], dtype=torch.float64).repeat_interleave(episodes)
+    if name in BASELINES:
+        return make_baseline(name, per_row if len(values) > 1 else float(values[0])), None
+    return loaded, {"beta": per_row.float()}
+
+
+def sweep_rollouts(store: ReplayStore, episodes: Episodes, name: str, values: Sequence[float], loaded: Any = None,
+                   fold: int | None = None) -> list[tuple[float, Rollout, float]]:
+    """(value, rollout, wall seconds) per setting; settings run `fold_size` at a time in one rollout each.
+
+    A folded rollout's wall time is shared evenly among its settings.
+    """
+    values = [float(v) for v in values]
+    e = len(episodes)
+    k = fold_size(len(values), e, store.device, fold)
+    out = []
+    for start in range(0, len(values), k):
+        chunk = values[start:start + k]
+        ctrl, context = folded_controller(name, chunk, e, loaded)
+        tiled = episodes if len(chunk) == 1 else concat_episodes([episodes] * len(chunk))
+        result, wall = evaluate(store, tiled, ctrl, context=context)
+        out += [(v, part, wall / len(chunk)) for v, part in zip(chunk, result.split(len(chunk)))]
+    return out
+
+
+__all__ = ["CPU_FOLD_ROWS", "fold_size", "folded_controller", "sweep_rollouts"]
