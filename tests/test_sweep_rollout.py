@@ -19,7 +19,7 @@ from autotts.controllers.learned import policy_controller
 from autotts.controllers.policy import PolicyShape, initial_weights
 from autotts.env.episodes import concat_episodes, random_episodes, reference_episodes
 from autotts.env.rollout import Rollout, rollout
-from autotts.evaluate.folded import fold_size, sweep_rollouts
+from autotts.evaluate.folded import fold_size, plan_rollouts, sweep_rollouts
 from autotts.store import build_store, load_store
 from random_stores import random_records
 
@@ -73,3 +73,15 @@ def test_learned_beta_sweep_in_one_rollout_equals_per_beta_rollouts() -> None:
 def test_fold_size_folds_everything_off_cpu_and_bounds_rows_on_cpu() -> None:
     assert fold_size(11, 3000, "cpu") == 1 and fold_size(11, 300, "cpu") == 11 and fold_size(11, 1000, "cpu") == 4
     assert fold_size(11, 3000, "meta") == 11 and fold_size(11, 3000, "cpu", fold=3) == 3
+
+
+def test_plan_rollouts_in_worker_processes_match_one_process() -> None:
+    """Forked workers return every setting of a plan, in plan order, with the same rollouts."""
+    _, store = _stores()[-1]
+    episodes = reference_episodes(store, seeds=3)
+    plan = [("sc", [1, 8], None), ("cmc", [0.0, 0.5, 1.0], None), ("parallel_probe", [4], None)]
+    one = list(plan_rollouts(store, episodes, plan, fold=2))
+    two = list(plan_rollouts(store, episodes, plan, fold=2, workers=2))
+    assert [(m, v) for m, v, _, _ in two] == [(m, float(v)) for m, vs, _ in plan for v in vs]
+    for (m, v, want, _), (_, _, got, _) in zip(one, two):
+        _same(want, got, f"{m}({v}) in a worker")

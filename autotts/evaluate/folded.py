@@ -12,18 +12,20 @@ costs little more than one of E rows. On CPU with thousands of episodes per
 setting the sparse env is memory-bound instead, and a folded batch is as wide
 as the widest setting (SC@1 rows carry SC@64's slots), so there settings are
 folded only up to `CPU_FOLD_ROWS` rows per rollout (`scripts/bench_env.py`
-prints both ways as a ratio).
+prints both ways as a ratio). The rollouts of a plan may also run in forked worker
+processes (`workers`, `autotts.evaluate.parallel`), which does scale with cores.
 """
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import torch
 
 from autotts.controllers.baselines import BASELINES, make_baseline
 from autotts.env.episodes import Episodes, concat_episodes
 from autotts.env.rollout import Rollout
+from autotts.evaluate.parallel import chunks, ordered_map
 from autotts.evaluate.runner import evaluate
 from autotts.store.replay_store import ReplayStore
 
@@ -52,23 +54,36 @@ def folded_controller(name: str, values: Sequence[float], episodes: int, loaded:
     return loaded, {"beta": per_row.float()}
 
 
-def sweep_rollouts(store: ReplayStore, episodes: Episodes, name: str, values: Sequence[float], loaded: Any = None,
-                   fold: int | None = None) -> list[tuple[float, Rollout, float]]:
-    """(value, rollout, wall seconds) per setting; settings run `fold_size` at a time in one rollout each.
+Method = tuple[str, Sequence[float], Any]  # (name, setting values, loaded exported controller or None)
 
-    A folded rollout's wall time is shared evenly among its settings.
+
+def plan_rollouts(store: ReplayStore, episodes: Episodes, plan: Sequence[Method], fold: int | None = None,
+                  workers: int = 1) -> Iterator[tuple[str, float, Rollout, float]]:
+    """(method, value, rollout, wall seconds) per setting of every method of `plan`, in plan order.
+
+    Each method's settings run `fold_size` at a time in one rollout; a folded
+    rollout's wall time is shared evenly among its settings. `workers` > 1 runs
+    the rollouts in that many forked processes.
     """
-    values = [float(v) for v in values]
     e = len(episodes)
-    k = fold_size(len(values), e, store.device, fold)
-    out = []
-    for start in range(0, len(values), k):
-        chunk = values[start:start + k]
+    tasks = [(name, chunk, loaded) for name, values, loaded in plan
+             for chunk in chunks([float(v) for v in values], fold_size(len(values), e, store.device, fold))]
+
+    def run(task: Method) -> list[tuple[str, float, Rollout, float]]:
+        name, chunk, loaded = task
         ctrl, context = folded_controller(name, chunk, e, loaded)
         tiled = episodes if len(chunk) == 1 else concat_episodes([episodes] * len(chunk))
         result, wall = evaluate(store, tiled, ctrl, context=context)
-        out += [(v, part, wall / len(chunk)) for v, part in zip(chunk, result.split(len(chunk)))]
-    return out
+        return [(name, v, part, wall / len(chunk)) for v, part in zip(chunk, result.split(len(chunk)))]
+
+    for settings in ordered_map(run, tasks, workers):
+        yield from settings
 
 
-__all__ = ["CPU_FOLD_ROWS", "fold_size", "folded_controller", "sweep_rollouts"]
+def sweep_rollouts(store: ReplayStore, episodes: Episodes, name: str, values: Sequence[float], loaded: Any = None,
+                   fold: int | None = None, workers: int = 1) -> list[tuple[float, Rollout, float]]:
+    """(value, rollout, wall seconds) per setting of one method (`plan_rollouts` with one method)."""
+    return [(v, r, w) for _, v, r, w in plan_rollouts(store, episodes, [(name, values, loaded)], fold, workers)]
+
+
+__all__ = ["CPU_FOLD_ROWS", "fold_size", "folded_controller", "plan_rollouts", "sweep_rollouts"]

@@ -109,22 +109,25 @@ def is_baseline(method: str) -> bool:
 
 
 def run_sweep(store: ReplayStore, episodes: Episodes, plan: Sequence[tuple[str, Sequence[float] | None]],
-              progress: Callable[[SettingResult], None] | None = None) -> list[SettingResult]:
+              progress: Callable[[SettingResult], None] | None = None, workers: int = 1) -> list[SettingResult]:
     """Evaluate every (method, knob values) of `plan`; None values mean the method's default sweep.
 
-    A method's settings run folded into one rollout where that pays (`autotts.evaluate.folded`).
+    A method's settings run folded into one rollout where that pays, and the
+    rollouts over `workers` processes (`autotts.evaluate.folded.plan_rollouts`).
     """
     from autotts.evaluate.cli_eval import setting_values
-    from autotts.evaluate.folded import sweep_rollouts
-    out = []
+    from autotts.evaluate.folded import plan_rollouts
+    methods = []
     for name, values in plan:
         values = list(values) if values is not None else None
         settings, _, loaded = setting_values(name, values, values)
-        for value, result, wall in sweep_rollouts(store, episodes, name, settings, loaded):
-            res = SettingResult.from_rollout(name, float(value), result, episodes, wall)
-            out.append(res)
-            if progress is not None:
-                progress(res)
+        methods.append((name, settings, loaded))
+    out = []
+    for name, value, result, wall in plan_rollouts(store, episodes, methods, workers=workers):
+        res = SettingResult.from_rollout(name, float(value), result, episodes, wall)
+        out.append(res)
+        if progress is not None:
+            progress(res)
     return out
 
 
