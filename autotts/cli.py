@@ -26,12 +26,13 @@ COMMANDS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every subcommand, or of `only` (what a run needs: the others' imports count toward cold start)."""
     parser = argparse.ArgumentParser(prog="autotts", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"autotts {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text in COMMANDS.items():
-        module = _module(name)
+        module = _module(name) if only in (None, name) else None
         if module is None:
             continue
         p = sub.add_parser(name, help=help_text, description=help_text)
@@ -50,7 +51,8 @@ def _module(name: str):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    first = (sys.argv[1:] if argv is None else argv)[:1]
+    parser = build_parser(first[0] if first and first[0] in COMMANDS else None)
     args = parser.parse_args(argv)
     if not getattr(args, "_main", None):
         parser.print_help()

@@ -2,6 +2,7 @@
 
     AUTOTTS_DATA=... python scripts/bench_env.py [--store Qwen3-0.6B/aime24] [--reference-episodes 60]
                                                  [--repeats 5] [--memory bench|sweep|none]
+                                                 [--sweeps | --no-sweeps] [--cold | --no-cold]
 
 For SC@64, ASC@64, ESC@64, Parallel-Probe@64, CMC(0.5) and CMC(1.0):
 
@@ -14,7 +15,11 @@ For SC@64, ASC@64, ESC@64, Parallel-Probe@64, CMC(0.5) and CMC(1.0):
   --reference-episodes episodes of the same protocol (a subset: this env is slow); the answers and
   tokens of those episodes are checked against the batched rollout;
 
-printed as seconds, episodes per second and the ratio batched / reference. Then the peak RSS
+printed as seconds, episodes per second and the ratio batched / reference. Then (--sweeps) every
+baseline's default sweep run both ways, one rollout per knob and all knobs folded into one rollout
+(`autotts.evaluate.folded`), on the full protocol and on 10 seeds, as seconds and the ratio
+per-knob / folded; then (--cold) `autotts eval` of each setting as a fresh process (best of three;
+import time counts) and `autotts report` on the store as a fresh process. Then the peak RSS
 (resource.getrusage) of a fresh process that evaluates the six settings (--memory bench) or every knob
 of every baseline's default sweep (--memory sweep) on all public stores.
 """
@@ -52,6 +57,10 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=5, help="batched timings: best of this many runs")
     ap.add_argument("--memory", choices=("bench", "sweep", "none"), default="bench")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--sweeps", action=argparse.BooleanOptionalAction, default=True,
+                    help="time every default sweep per knob and folded into one rollout")
+    ap.add_argument("--cold", action=argparse.BooleanOptionalAction, default=True,
+                    help="time `autotts eval` per setting and `autotts report` as fresh processes")
     ap.add_argument("--peak-memory-child", choices=("bench", "sweep"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -73,6 +82,10 @@ def main() -> int:
         batched_eps, ref_eps = len(episodes) / wall, n_ref / ref_wall
         print(f"{label:18s} {wall:9.3f} {cpu:8.3f} {batched_eps:12.0f} {ref_eps:14.1f} {batched_eps / ref_eps:10.0f}x  "
               f"{same}/{n_ref} episodes same answer and tokens", flush=True)
+    if args.sweeps:
+        sweep_timings(store, args.repeats)
+    if args.cold:
+        cold_timings(args.store, args.threads)
     if args.memory != "none":
         print(peak_memory(args.memory, args.threads))
     return 0
@@ -88,6 +101,48 @@ def batched_timing(store: ReplayStore, episodes: Episodes, name: str, knob: floa
         result, seconds = evaluate(store, episodes, make_baseline(name, knob))
         wall, cpu = min(wall, seconds), min(cpu, time.process_time() - start)
     return wall, cpu, result
+
+
+# ---- sweeps: one rollout per knob against one folded rollout -----------------------------------
+
+def sweep_timings(store: ReplayStore, repeats: int) -> None:
+    """Every baseline's default sweep, per knob and folded, on the full protocol and on 10 seeds (best of runs)."""
+    from autotts.evaluate.folded import fold_size, sweep_rollouts
+    print(f"\n{'sweep':16s} {'episodes':>8s} {'per-knob s':>10s} {'folded s':>9s} {'per-knob/folded':>15s} "
+          f"{'auto folds':>10s}")
+    for seeds in (100, 10):
+        episodes = protocol_episodes(store, "reference", seeds)
+        for name, (_, _, knobs) in BASELINES.items():
+            per = folded = float("inf")
+            for _ in range(max(1, repeats // 2)):
+                per = min(per, sum(w for _, _, w in sweep_rollouts(store, episodes, name, knobs, fold=1)))
+                folded = min(folded, sum(w for _, _, w in sweep_rollouts(store, episodes, name, knobs,
+                                                                          fold=len(knobs))))
+            auto = fold_size(len(knobs), len(episodes), store.device)
+            print(f"{name + f' ({len(knobs)} knobs)':16s} {len(episodes):8d} {per:10.3f} {folded:9.3f} "
+                  f"{per / folded:14.2f}x {auto:>10d}", flush=True)
+
+
+def cold_timings(store: str, threads: int) -> None:
+    """Wall seconds of `autotts eval` per setting (best of three) and of `autotts report`, as fresh processes."""
+    import tempfile
+    cli = [sys.executable, "-m", "autotts.cli"]
+    print(f"\ncold (fresh process, import time included) on {store}:")
+    for name, knob, label in SETTINGS:
+        flag = "--beta" if name == "cmc" else "--knob"
+        cmd = cli + ["eval", "--store", store, "--controller", name, flag, str(knob), "--json",
+                     "--threads", str(threads)]
+        best = min(_wall(cmd) for _ in range(3))
+        print(f"  autotts eval {label:18s} {best:6.2f} s", flush=True)
+    with tempfile.TemporaryDirectory() as out:
+        print(f"  autotts report (one store, default sweeps) {_wall(cli + ['report', '--store', store, '--out', out]):6.2f} s",
+              flush=True)
+
+
+def _wall(cmd: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True)
+    return time.perf_counter() - start
 
 
 # ---- the reference env, driven by the same controllers ---------------------------------------

@@ -16,9 +16,10 @@ import time
 
 import torch
 
-from autotts.controllers.baselines import REFERENCE_NAMES, make_baseline
+from autotts.controllers.baselines import REFERENCE_NAMES
+from autotts.evaluate.folded import plan_rollouts
 from autotts.evaluate.metrics import figures
-from autotts.evaluate.runner import evaluate, protocol_episodes
+from autotts.evaluate.runner import protocol_episodes
 from autotts.store import load_store
 
 TOLERANCE = {"sc": (0.01, 1.0, None), "asc": (0.01, 1.0, None), "esc": (0.01, 1.0, None),
@@ -31,6 +32,8 @@ def main() -> int:
     ap.add_argument("--methods", default=",".join(REFERENCE_NAMES), help="comma-separated subset")
     ap.add_argument("--stores", help="comma-separated model/dataset subset (default: all in the CSV)")
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1 is fastest for these small ops)")
+    ap.add_argument("--fold", type=int, help="knobs per rollout (default: autotts.evaluate.folded's choice)")
+    ap.add_argument("--workers", type=int, default=1, help="processes that run the rollouts (one per core scales)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     ours_by_ref = {v: k for k, v in REFERENCE_NAMES.items()}
@@ -47,9 +50,15 @@ def main() -> int:
     for name, group in by_store.items():
         store = load_store(name)
         episodes = protocol_episodes(store, "reference")
-        for r in group:
+        plan = [(ours_by_ref[r["method"]], [float(r["knob"])], None) for r in group]
+        if args.fold != 1:  # every knob of a method in one plan entry: one folded sweep
+            by_method: dict[str, list[dict]] = {}
+            for r in group:
+                by_method.setdefault(ours_by_ref[r["method"]], []).append(r)
+            group = [r for rs in by_method.values() for r in rs]
+            plan = [(m, [float(r["knob"]) for r in rs], None) for m, rs in by_method.items()]
+        for r, (_, _, result, wall) in zip(group, plan_rollouts(store, episodes, plan, args.fold, args.workers)):
             method = ours_by_ref[r["method"]]
-            result, wall = evaluate(store, episodes, make_baseline(method, float(r["knob"])))
             fig = figures(result, episodes)
             acc, tok = round(fig.accuracy, 2), fig.tokens
             d_acc, d_tok = acc - float(r["acc"]), tok - float(r["avg_tokens"])

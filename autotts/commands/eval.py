@@ -21,6 +21,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=1,
                    help="torch intra-op CPU threads (default 1: the env's ops are small, and more threads only "
                         "contend with each other)")
+    p.add_argument("--fold", type=int, metavar="K",
+                   help="settings (knobs/βs) per rollout (default: all on a GPU, up to 8192 rows a rollout on CPU)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--trace", metavar="FILE", help="write execution traces (JSONL) of the first episodes")
     p.add_argument("--trace-episodes", type=int, default=30, help="how many episodes to trace (default 30)")

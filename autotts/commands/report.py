@@ -25,6 +25,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", type=int, help="shuffle seeds (default 100 reference / 64 subsets)")
     p.add_argument("--subset-size", type=int, default=64, help="branches per episode in the subsets protocol")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch intra-op CPU threads (default 1, as for eval: more threads only contend on the env's "
+                        "small ops, several times slower on a busy machine)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="processes that run the sweep's rollouts (default 1; one per core scales, e.g. 2 on 2 cores)")
     p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
     p.add_argument("--confidence", type=float, default=0.95, help="interval coverage (default 0.95)")
     p.add_argument("--bootstrap-seed", type=int, default=0, help="seed of the bootstrap draws (default 0)")
@@ -33,18 +38,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    import torch
+
     from autotts.errors import AutottsError
     from autotts.evaluate.cli_eval import parse_floats
     from autotts.evaluate.plots import require_matplotlib
     from autotts.evaluate.report import (ReportSettings, evaluate_store, load_results, parse_knobs, print_progress,
                                          save_results, summarise_store, sweep_plan, write_report)
     _check(args)
+    torch.set_num_threads(args.threads)
     require_matplotlib()  # before the sweeps, not after
     baselines = [b.strip() for b in args.baselines.split(",") if b.strip()]
     plan = sweep_plan(baselines, parse_knobs(args.knobs), args.controller, parse_floats(args.beta, "--beta"))
     settings = ReportSettings(protocol=args.protocol, seeds=args.seeds, subset_size=args.subset_size,
                               resamples=args.resamples, confidence=args.confidence,
-                              bootstrap_seed=args.bootstrap_seed, device=args.device)
+                              bootstrap_seed=args.bootstrap_seed, device=args.device, workers=args.workers)
     stores, protocol = load_results(args.results) if args.results else ([], args.protocol)
     if args.store and protocol != args.protocol:
         raise AutottsError(f"--results {args.results}: its stores used the {protocol} protocol, not {args.protocol}")
@@ -63,6 +71,8 @@ def _check(args: argparse.Namespace) -> None:
     if args.resamples < 1 or not 0.0 < args.confidence < 1.0:
         raise AutottsError(f"--resamples {args.resamples} / --confidence {args.confidence}: "
                            "expected at least 1 resample and a coverage strictly between 0 and 1")
+    if args.workers < 1:
+        raise AutottsError(f"--workers {args.workers}: expected a positive number")
     if args.seeds is not None and args.seeds < 1:
         raise AutottsError(f"--seeds {args.seeds}: expected a positive number")
 

@@ -53,18 +53,11 @@ def beta_sweep(weights: Tensor, store: ReplayStore, betas: Sequence[float], seed
     ctrl = policy_controller(weights.detach().to(store.device), shape, spec, tuple(guards))
     result = rollout(store, concat_episodes([episodes] * len(betas)), ctrl, context={"beta": beta})
     acc, tok = [], []
-    for i in range(len(betas)):
-        part = _slice(result, i * n, (i + 1) * n)
+    for part in result.split(len(betas)):
         fig = figures(part, episodes)
         acc.append(fig.accuracy)
         tok.append(fig.tokens)
     return Sweep(store.name, tuple(float(b) for b in betas), tuple(acc), tuple(tok))
-
-
-def _slice(result, start: int, stop: int):
-    from autotts.env.rollout import Rollout
-    return Rollout(*(getattr(result, f)[start:stop].cpu() for f in ("answer", "correct", "tokens", "rounds", "opened",
-                                                                          "seq_tokens")))
 
 
 @dataclass(frozen=True)

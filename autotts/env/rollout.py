@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
 import torch
@@ -37,6 +37,11 @@ class Rollout:
     rounds: Tensor
     opened: Tensor
     seq_tokens: Tensor
+
+    def split(self, parts: int) -> list["Rollout"]:
+        """The rollout of `parts` equal, consecutive blocks of episodes (a folded sweep, one block per setting)."""
+        n = len(self.answer) // parts
+        return [Rollout(*(getattr(self, f.name)[i * n:(i + 1) * n] for f in fields(self))) for i in range(parts)]
 
 
 def rollout(store: ReplayStore, episodes: Episodes, controller: Any, context: dict[str, Tensor] | None = None,

@@ -35,6 +35,7 @@ class ReportSettings:
     confidence: float = DEFAULT_CONFIDENCE
     bootstrap_seed: int = 0
     device: str = "cpu"
+    workers: int = 1
 
 
 def sweep_plan(baselines: Sequence[str], knobs: dict[str, list[float]], controllers: Sequence[str] = (),
@@ -79,7 +80,8 @@ def evaluate_store(spec: str, plan: list[tuple[str, list[float] | None]], settin
     store = load_store(spec).to(device)
     episodes = protocol_episodes(store, settings.protocol, settings.seeds, settings.subset_size).to(device)
     report = (lambda r: progress(store.name, r)) if progress else None
-    return StoreResults(store.source or store.name, store.model, store.dataset, run_sweep(store, episodes, plan, report))
+    return StoreResults(store.source or store.name, store.model, store.dataset,
+                        run_sweep(store, episodes, plan, report, settings.workers))
 
 
 def summarise_store(results: StoreResults, settings: ReportSettings) -> StoreSummary:

@@ -14,7 +14,6 @@ from autotts.env.rollout import Rollout
 from autotts.errors import AutottsError
 from autotts.evaluate.bootstrap import question_means
 from autotts.evaluate.metrics import figures
-from autotts.evaluate.runner import evaluate
 from autotts.store.replay_store import ReplayStore
 
 RESULTS_FORMAT = "autotts-report-results/1"
@@ -110,19 +109,25 @@ def is_baseline(method: str) -> bool:
 
 
 def run_sweep(store: ReplayStore, episodes: Episodes, plan: Sequence[tuple[str, Sequence[float] | None]],
-              progress: Callable[[SettingResult], None] | None = None) -> list[SettingResult]:
-    """Evaluate every (method, knob values) of `plan`; None values mean the method's default sweep."""
-    from autotts.evaluate.cli_eval import controller_settings
-    out = []
+              progress: Callable[[SettingResult], None] | None = None, workers: int = 1) -> list[SettingResult]:
+    """Evaluate every (method, knob values) of `plan`; None values mean the method's default sweep.
+
+    A method's settings run folded into one rollout where that pays, and the
+    rollouts over `workers` processes (`autotts.evaluate.folded.plan_rollouts`).
+    """
+    from autotts.evaluate.cli_eval import setting_values
+    from autotts.evaluate.folded import plan_rollouts
+    methods = []
     for name, values in plan:
         values = list(values) if values is not None else None
-        for ctrl, knob, beta in controller_settings(name, values, values):
-            result, wall = evaluate(store, episodes, ctrl)
-            value = knob if beta is None else beta
-            res = SettingResult.from_rollout(name, None if value is None else float(value), result, episodes, wall)
-            out.append(res)
-            if progress is not None:
-                progress(res)
+        settings, _, loaded = setting_values(name, values, values)
+        methods.append((name, settings, loaded))
+    out = []
+    for name, value, result, wall in plan_rollouts(store, episodes, methods, workers=workers):
+        res = SettingResult.from_rollout(name, float(value), result, episodes, wall)
+        out.append(res)
+        if progress is not None:
+            progress(res)
     return out
 
 

@@ -5,16 +5,22 @@ the round's pre-probe winner) is one step; F-J (EMA, stop gate, widening) is
 read off the next observation. Widening opens branches at the end of the
 round, so a widening round ends there and the next observation starts A-E;
 otherwise the next round's A-E is decided in the same step.
+
+β may be one value per episode (a whole β sweep as one rollout): the schedule
+then holds [E] tensors, kept in the controller's memory so that the rollout's
+compaction keeps them aligned with their rows; the EMA history is as wide as
+the largest `t_ema` and each row reads only its own last `t_ema` entries.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from autotts.controllers.baselines.knobs import Knob, as_knob
 from autotts.controllers.rules import Decision, Rule, RuleProgram
 from autotts.controllers.vote import beta_confidence, slot_vote_table
 from autotts.env.fastops import any_true, equal, flat_nonzero, row_count, rows_and
@@ -26,7 +32,10 @@ START, PROBE, REVIEW = 0, 1, 2
 
 @dataclass(frozen=True)
 class CMCSchedule:
-    """The β schedule (spec §5.1), computed with Python's round() exactly as the reference does."""
+    """The β schedule (spec §5.1), computed with Python's round() exactly as the reference does.
+
+    Fields are Python numbers for one β, or [E] tensors (`rows`) for one β per episode.
+    """
 
     n_init: int
     max_branch_use: int
@@ -52,14 +61,31 @@ class CMCSchedule:
             burst_aligned=max(1, round(1 + 2 * b)), widen_burst=max(1, round(1 + 3 * b)),
             trend_thresh=round(0.04 - 0.03 * b, 4), min_complete=max(2, round(2 + 3 * b)))
 
+    @staticmethod
+    def rows(betas: Tensor) -> "CMCSchedule":
+        """[E] tensors of the schedule of each row's β (each distinct β computed once, as `from_beta`)."""
+        uniq, inverse = torch.unique(betas.double(), return_inverse=True)
+        table = [CMCSchedule.from_beta(float(b)) for b in uniq.tolist()]
+        out = {}
+        for f in fields(CMCSchedule):
+            values = [getattr(s, f.name) for s in table]
+            dtype = torch.float64 if isinstance(values[0], float) else torch.long
+            out[f.name] = torch.tensor(values, dtype=dtype)[inverse]
+        return CMCSchedule(**out)
+
+    def largest(self, name: str) -> int:
+        value = getattr(self, name)
+        return int(value.max()) if isinstance(value, Tensor) else int(value)
+
 
 class CMC(RuleProgram):
     """CMC(β): probe a small cohort, abandon dissenters, widen while confidence lags, stop on EMA confidence."""
 
-    def __init__(self, beta: float = 0.5):
-        self.beta = float(beta)
-        self.s = CMCSchedule.from_beta(beta)
-        self.slots = min(MAX_BRANCH, max(self.s.max_branch_use, self.s.n_init))
+    def __init__(self, beta: Knob = 0.5):
+        self.beta = as_knob(beta, torch.float64)
+        self.s = CMCSchedule.rows(self.beta) if isinstance(self.beta, Tensor) else CMCSchedule.from_beta(self.beta)
+        self.slots = min(MAX_BRANCH, max(self.s.largest("max_branch_use"), self.s.largest("n_init")))
+        self.width = self.s.largest("t_ema")  # EMA history entries kept (rows read their last t_ema)
         self._keys: dict[tuple, Tensor] = {}
         self.rules = (
             Rule("initial_cohort", self._initial),
@@ -75,15 +101,23 @@ class CMC(RuleProgram):
     def init(self, obs: Observation, context: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
         e, b, dev = obs.num_episodes, obs.slots, obs.status.device
         zeros = torch.zeros(e, dtype=torch.long, device=dev)
-        return {"phase": zeros.clone(), "r": zeros.clone(), "n_h": zeros.clone(),
-                "ema": torch.zeros(e, dtype=torch.float64, device=dev),
-                "hist": torch.zeros((e, self.s.t_ema), dtype=torch.float64, device=dev),
-                "disagree": torch.zeros((e, b), dtype=torch.int16, device=dev)}  # < MAX_OUTER rounds
+        mem = {"phase": zeros.clone(), "r": zeros.clone(), "n_h": zeros.clone(),
+               "ema": torch.zeros(e, dtype=torch.float64, device=dev),
+               "hist": torch.zeros((e, self.width), dtype=torch.float64, device=dev),
+               "disagree": torch.zeros((e, b), dtype=torch.int16, device=dev)}  # < MAX_OUTER rounds
+        if isinstance(self.beta, Tensor):
+            if self.beta.shape != (e,):
+                raise ValueError(f"CMC has {self.beta.numel()} per-episode β values for {e} episodes")
+            mem["s"] = CMCSchedule(**{f.name: getattr(self.s, f.name).to(dev) for f in fields(CMCSchedule)})
+        return mem
+
+    def _schedule(self, mem: dict) -> CMCSchedule:
+        return mem.get("s", self.s)
 
     # ---- memory update: F-J of the round just probed, then A-E of the next -------------------
 
     def update(self, obs: Observation, mem: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict]:
-        s = self.s
+        s = self._schedule(mem)
         conf = beta_confidence(obs.pool_top1, obs.pool_top2, obs.slots)
         review = mem["phase"] == REVIEW
         alive = equal(obs.status, ACTIVE)
@@ -93,7 +127,8 @@ class CMC(RuleProgram):
         hist = mem["hist"].clone()
         hist[:, -1] = ema
         # delta = newest - oldest of the last min(n_h, T) entries; with fewer than two the oldest is the newest.
-        delta = ema - hist.gather(1, (s.t_ema - mem["n_h"]).clamp(max=s.t_ema - 1)[:, None]).squeeze(1)
+        w = self.width
+        delta = ema - hist.gather(1, (w - mem["n_h"]).clamp(max=w - 1)[:, None]).squeeze(1)
         r = mem["r"]
         gate = review & (r >= s.warm_up) & (obs.pool_size >= s.min_complete) & (ema >= s.conf_thresh) & (
             delta >= -s.delta_slack)
@@ -101,34 +136,39 @@ class CMC(RuleProgram):
         capped = review & (r + 1 >= MAX_OUTER)
         go_on = review & ~(gate | resolved | capped)
         # J: open up to widen_burst more while under both branch caps, the trend is flat and confidence lags.
-        wants = go_on & (delta <= s.trend_thresh) & (r >= max(1, s.warm_up // 2)) & (ema < s.conf_thresh)
-        room = torch.minimum(min(s.max_branch_use, MAX_BRANCH) - obs.n_open, obs.n_avail - obs.n_open)
-        widen = room.clamp(0, s.widen_burst) * wants
+        half = (s.warm_up // 2).clamp(min=1) if isinstance(s.warm_up, Tensor) else max(1, s.warm_up // 2)
+        wants = go_on & (delta <= s.trend_thresh) & (r >= half) & (ema < s.conf_thresh)
+        cap = s.max_branch_use.clamp(max=MAX_BRANCH) if isinstance(s.max_branch_use, Tensor) else min(
+            s.max_branch_use, MAX_BRANCH)
+        room = torch.minimum(cap - obs.n_open, obs.n_avail - obs.n_open)
+        widen = room.clamp(min=0).clamp(max=s.widen_burst) * wants
         widening = widen > 0
         probe = ((mem["phase"] == PROBE) | (go_on & ~widening)) & (obs.n_open > 0)
         mem = dict(mem, ema=ema, hist=hist, r=r + go_on)
-        mem, plan = self._plan_probe(obs, mem, probe, conf, alive, n_alive)
+        mem, plan = self._plan_probe(obs, mem, s, probe, conf, alive, n_alive)
         derived = {"gate": gate, "resolved": resolved, "capped": capped, "winner": obs.pool_winner,
                    "widen": widen, "widening": widening, **plan}
         return mem, derived
 
-    def _plan_probe(self, obs: Observation, mem: dict[str, Tensor], probe: Tensor, conf: Tensor, alive: Tensor,
-                    n_alive: Tensor) -> tuple[dict[str, Tensor], dict]:
+    def _plan_probe(self, obs: Observation, mem: dict[str, Tensor], s: CMCSchedule, probe: Tensor, conf: Tensor,
+                    alive: Tensor, n_alive: Tensor) -> tuple[dict[str, Tensor], dict]:
         """A-E for the episodes in `probe`: first EMA update, disagreement, abandonment, depth budgets."""
-        s = self.s
         ema = torch.where(probe, (1 - s.alpha) * mem["ema"] + s.alpha * conf, mem["ema"])
         hist = torch.where(probe[:, None], torch.cat([mem["hist"][:, 1:], ema[:, None]], dim=1), mem["hist"])
         n_h = (mem["n_h"] + probe).clamp(max=s.t_ema)
         counting = probe & (mem["r"] >= s.warm_up) & (obs.pool_winner >= 0)
         disagree, abandon, aligned = mem["disagree"], None, None
         if any_true(counting):  # C-D only run once warm and with a pool winner
-            disagree, abandon, aligned = self._disagreement(obs, disagree, rows_and(alive, counting), n_alive)
+            disagree, abandon, aligned = self._disagreement(obs, disagree, rows_and(alive, counting), n_alive,
+                                                            s.abandon_patience)
         advance = rows_and(alive, probe)
         if abandon is not None:
             advance = advance & ~abandon
         # Budget 1, or burst_aligned for branches agreeing with W0 (int8 views of the masks: no casts).
         budget = advance.view(torch.int8)
-        if aligned is not None and s.burst_aligned != 1:
+        if aligned is not None and isinstance(s.burst_aligned, Tensor):
+            budget = budget + (advance & aligned).view(torch.int8) * (s.burst_aligned - 1).to(torch.int8)[:, None]
+        elif aligned is not None and s.burst_aligned != 1:
             budget = torch.add(budget, (advance & aligned).view(torch.int8), alpha=s.burst_aligned - 1)
         # E: probe in order of probe_count (= depth - 1 for live branches) descending, then spawn order.
         cap = KEY_OPEN // obs.slots - 1
@@ -145,17 +185,20 @@ class CMC(RuleProgram):
             self._keys[key] = torch.arange(cap * obs.slots, (cap + 1) * obs.slots, dtype=torch.int32, device=key[1])
         return self._keys[key]
 
-    def _disagreement(self, obs: Observation, disagree: Tensor, counting: Tensor, n_alive: Tensor
-                      ) -> tuple[Tensor, Tensor | None, Tensor]:
+    def _disagreement(self, obs: Observation, disagree: Tensor, counting: Tensor, n_alive: Tensor,
+                      patience: int | Tensor) -> tuple[Tensor, Tensor | None, Tensor]:
         """C-D on the `counting` branches: disagreement counters, abandonment (None if none), agreement with W0."""
         aligned = counting & equal(obs.answer, obs.pool_winner[:, None])
         # where(counting, where(agree, 0, disagree + 1), disagree), as arithmetic: torch.where is slow on [E,B].
         disagree = (disagree + counting) * ~aligned
-        return disagree, self._abandon_mask(counting, disagree, n_alive), aligned
+        return disagree, self._abandon_mask(counting, disagree, n_alive, patience), aligned
 
-    def _abandon_mask(self, counting: Tensor, disagree: Tensor, n_alive: Tensor) -> Tensor | None:
+    def _abandon_mask(self, counting: Tensor, disagree: Tensor, n_alive: Tensor, patience: int | Tensor
+                      ) -> Tensor | None:
         """D: abandon candidates (disagree >= patience), most-disagreeing first, keeping two alive; None if none."""
-        cand = counting & (disagree >= self.s.abandon_patience)
+        if isinstance(patience, Tensor):
+            patience = patience.to(disagree.dtype)[:, None]
+        cand = counting & (disagree >= patience)
         if not any_true(cand):
             return None
         limit = (n_alive - 2).clamp(min=0)
@@ -183,7 +226,7 @@ class CMC(RuleProgram):
     # ---- rules ---------------------------------------------------------------------------------
 
     def _initial(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
-        d.set_open(mem["phase"] == START, self.s.n_init)
+        d.set_open(mem["phase"] == START, self._schedule(mem).n_init)
 
     def _nothing_opened(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
         # Almost never true: test it first, a no-op set_stop still costs several ops.

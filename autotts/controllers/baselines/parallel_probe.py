@@ -3,7 +3,8 @@ stopping when the majority has been stable for T rounds.
 
 Env rounds map onto the spec's loop as: open the cohort; forward; then each
 observation evaluates the round just forwarded (winner, off-track, prune,
-termination) and, unless it stops, prunes and forwards the next round.
+termination) and, unless it stops, prunes and forwards the next round. The cohort
+size (the swept knob) may be one value per episode (`knobs`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from autotts.controllers.baselines.knobs import Knob, as_knob, knob_max, knob_rows
 from autotts.controllers.rules import Decision, Rule, RuleProgram
 from autotts.controllers.vote import slot_winner
 from autotts.env.fastops import any_true, equal, flat_nonzero, row_count, rows_and
@@ -24,11 +26,11 @@ OPEN, FIRST_FORWARD, EVALUATE = 0, 1, 2
 class ParallelProbe(RuleProgram):
     """Parallel-Probe with the reference's parameters (K, eps_inter, eps_intra are unused there too)."""
 
-    def __init__(self, num_chains: int = 64, T: int = 14, prune_patience: int = 8, warm_up: int = 10,
+    def __init__(self, num_chains: Knob = 64, T: int = 14, prune_patience: int = 8, warm_up: int = 10,
                  probe_burst: int = 1, max_steps: int = 100):
-        self.num_chains, self.T, self.patience = int(num_chains), int(T), int(prune_patience)
+        self.num_chains, self.T, self.patience = as_knob(num_chains, torch.long), int(T), int(prune_patience)
         self.warm_up, self.burst, self.max_steps = int(warm_up), int(probe_burst), int(max_steps)
-        self.slots = max(self.num_chains, 1)
+        self.slots = max(knob_max(self.num_chains), 1)
         self.rules = (
             Rule("open_cohort", self._open_cohort),
             Rule("nothing_opened", self._nothing_opened),
@@ -44,7 +46,8 @@ class ParallelProbe(RuleProgram):
         e, b, dev = obs.num_episodes, obs.slots, obs.status.device
         zeros = torch.zeros(e, dtype=torch.long, device=dev)
         return {"phase": zeros.clone(), "step": zeros.clone(), "stable": zeros.clone(), "prev": zeros - 1,
-                "off": torch.zeros((e, b), dtype=torch.int16, device=dev)}  # <= max_steps
+                "off": torch.zeros((e, b), dtype=torch.int16, device=dev),  # <= max_steps
+                "chains": knob_rows(self.num_chains, e, dev)}
 
     def update(self, obs: Observation, mem: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict]:
         evaluate = mem["phase"] == EVALUATE
@@ -90,7 +93,7 @@ class ParallelProbe(RuleProgram):
         return dict(mem, phase=(phase + 1).clamp(max=EVALUATE), step=step)
 
     def _open_cohort(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
-        d.set_open(mem["phase"] == OPEN, self.num_chains)
+        d.set_open(mem["phase"] == OPEN, mem["chains"])
 
     # Rules whose condition almost never holds check it first: a no-op set_stop still costs several ops.
     def _nothing_opened(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
