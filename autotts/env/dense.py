@@ -59,8 +59,10 @@ def dense_step(store: ReplayStore, state: EnvState, action: Action, donate: bool
     pool, summary = fold_dense(state.pool, {k: getattr(obs, k) for k in ("pool_winner", "pool_top1", "pool_top2",
                                                                          "pool_size")},
                                completed, f["answer"], f["finish_key"])
-    new = replace(obs, **f, **summary, n_open=n_open, round=obs.round + acting[:, 0].long(), done=obs.done | stop,
-                  result=torch.where(stop, action.answer, obs.result))
+    # Sequential tokens: the round's largest single-branch charge (costs only grow; uncharged slots add 0).
+    seq_cost = obs.seq_cost + (f["cost"] - obs.cost).amax(1).long()
+    new = replace(obs, **f, **summary, n_open=n_open, seq_cost=seq_cost, round=obs.round + acting[:, 0].long(),
+                  done=obs.done | stop, result=torch.where(stop, action.answer, obs.result))
     return EnvState(new, hid, pool)
 
 
