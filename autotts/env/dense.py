@@ -18,7 +18,7 @@ from dataclasses import replace
 import torch
 from torch import Tensor
 
-from autotts.env.pool import fold_dense
+from autotts.env.pool import POOL_FIELDS, fold_dense
 from autotts.env.state import ACTIVE, FINISH, FINISHED, KEY_OPEN, KEY_ROUND, PRUNED, Action, EnvState, Hidden
 from autotts.errors import AutottsError
 from autotts.store.replay_store import ReplayStore
@@ -56,9 +56,8 @@ def dense_step(store: ReplayStore, state: EnvState, action: Action, donate: bool
         count = torch.minimum(action.open.clamp(min=0) * acting[:, 0], obs.n_avail - obs.n_open)
         completed = completed | _open(store, hid, f, action, obs.n_open, count, obs.round, slot)
         n_open = n_open + count
-    pool, summary = fold_dense(state.pool, {k: getattr(obs, k) for k in ("pool_winner", "pool_top1", "pool_top2",
-                                                                         "pool_size")},
-                               completed, f["answer"], f["finish_key"])
+    pool, summary = fold_dense(state.pool, {k: getattr(obs, k) for k in POOL_FIELDS}, completed, f["answer"],
+                               f["finish_key"])
     # Sequential tokens: the round's largest single-branch charge (costs only grow; uncharged slots add 0).
     seq_cost = obs.seq_cost + (f["cost"] - obs.cost).amax(1).long()
     new = replace(obs, **f, **summary, n_open=n_open, seq_cost=seq_cost, round=obs.round + acting[:, 0].long(),

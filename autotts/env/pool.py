@@ -18,6 +18,7 @@ from autotts.env.fastops import flat_nonzero
 from autotts.env.state import PoolTable
 
 UNSEEN = 1 << 62
+POOL_FIELDS = ("pool_winner", "pool_top1", "pool_top2", "pool_size")  # the vote summary in `Observation`
 
 
 def empty_pool(episodes: int, answers: int, device: torch.device | str) -> PoolTable:
@@ -104,7 +105,7 @@ def fold_dense(pool: PoolTable, summary: dict[str, Tensor], completed: Tensor, a
     incremental form keeps. Pure: returns new tensors.
     """
     if pool.count.shape[1] == 0:  # no final answers in the store: nothing can complete
-        return pool, {k: summary[k] for k in ("pool_winner", "pool_top1", "pool_top2", "pool_size")}
+        return pool, {k: summary[k] for k in POOL_FIELDS}
     a = torch.where(completed, answer, 0).long()
     count = pool.count.scatter_add(1, a, completed.long())
     first = pool.first.scatter_reduce(1, a, torch.where(completed, key, UNSEEN), reduce="amin")
