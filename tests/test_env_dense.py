@@ -82,7 +82,8 @@ def test_dense_step_equals_sparse_step_under_random_actions(name: str, store: Re
 
 
 def test_sync_free_controller_forms_agree_with_the_sparse_forms() -> None:
-    """The masked forms of the rarely taken branches (fallback votes, revotes, partial abandonment), directly."""
+    """The masked forms of rarely taken branches (fallback votes, revotes), directly: the lockstep runs seldom
+    reach them. (CMC's partial abandonment is common there: a mutation of its masked form fails the lockstep.)"""
     from autotts.controllers.baselines.cmc import CMC
     from autotts.controllers.baselines.parallel_probe import ParallelProbe
     from autotts.controllers.rules import default_answer
@@ -94,28 +95,23 @@ def test_sync_free_controller_forms_agree_with_the_sparse_forms() -> None:
     state, cmc, pp = reset(store, eps, 8), CMC(0.5), ParallelProbe(8)
     program = policy_controller(_policy_weights(2, 3)).program
     mem = {"member": torch.randint(3, (len(eps),), generator=g), "beta": torch.rand(len(eps), generator=g)}
-    fallbacks = partial = 0
+    fallbacks = revotes = 0
     for _ in range(12):
         obs = state.obs
         rows = torch.rand(len(eps), generator=g) < 0.5
         drop = (torch.rand(obs.status.shape, generator=g) < 0.6) & (obs.status == 1)
-        disagree = torch.randint(0, 2 * cmc.s.abandon_patience, obs.status.shape, generator=g, dtype=torch.int16)
-        n_alive = (obs.status == 1).sum(1, dtype=torch.int32)
         forms = []
         for free in (False, True):
             with sync_free(free):
-                abandon = cmc._abandon_mask(drop, disagree, n_alive)
                 forms.append([torch.where(rows, cmc.aggregate(obs, {}, {}, rows), -1), default_answer(obs),
                               torch.where(rows, program._answers(obs, mem, rows, {}), -1),
-                              pp._revote(obs, (obs.status > 0) & ~drop, drop, obs.pool_winner),
-                              torch.zeros_like(drop) if abandon is None else abandon])
+                              pp._revote(obs, (obs.status > 0) & ~drop, drop, obs.pool_winner)])
         for i, (a, b) in enumerate(zip(*forms)):
             assert torch.equal(a, b), i
         fallbacks += int((rows & (obs.pool_winner < 0) & (obs.n_open > 0)).sum())
-        n_cand = (drop & (disagree >= cmc.s.abandon_patience)).sum(1)
-        partial += int(((n_cand > n_alive - 2) & (n_alive > 2)).sum())
+        revotes += int(drop.any(1).sum())
         state = step(store, state, random_action(obs, g, vocab_len, p_stop=0.02))
-    assert fallbacks > 50 and partial > 20, (fallbacks, partial)
+    assert fallbacks > 50 and revotes > 50, (fallbacks, revotes)
 
 
 def lockstep(store: ReplayStore, episodes: Episodes, make: Callable[[], Any], context: dict | None, where: str
