@@ -3,6 +3,7 @@
     AUTOTTS_DATA=... python scripts/bench_env.py [--store Qwen3-0.6B/aime24] [--reference-episodes 60]
                                                  [--repeats 5] [--memory bench|sweep|none]
                                                  [--sweeps | --no-sweeps] [--cold | --no-cold]
+                                                 [--steps [--device cuda]]
 
 For SC@64, ASC@64, ESC@64, Parallel-Probe@64, CMC(0.5) and CMC(1.0):
 
@@ -19,7 +20,10 @@ printed as seconds, episodes per second and the ratio batched / reference. Then 
 baseline's default sweep run both ways, one rollout per knob and all knobs folded into one rollout
 (`autotts.evaluate.folded`), on the full protocol and on 10 seeds, as seconds and the ratio
 per-knob / folded; then (--cold) `autotts eval` of each setting as a fresh process (best of three;
-import time counts) and `autotts report` on the store as a fresh process. Then the peak RSS
+import time counts) and `autotts report` on the store as a fresh process. With --steps, instead of all
+of that: the dense masked step (`autotts.env.dense`, what CUDA runs) against the sparse one, both timed
+in this run on the same episodes, with every episode's answer, tokens, rounds and opened branches
+compared. Then the peak RSS
 (resource.getrusage) of a fresh process that evaluates the six settings (--memory bench) or every knob
 of every baseline's default sweep (--memory sweep) on all public stores.
 """
@@ -61,6 +65,9 @@ def main() -> int:
                     help="time every default sweep per knob and folded into one rollout")
     ap.add_argument("--cold", action=argparse.BooleanOptionalAction, default=True,
                     help="time `autotts eval` per setting and `autotts report` as fresh processes")
+    ap.add_argument("--steps", action="store_true", help="time the dense step against the sparse one instead")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                    help="device of the --steps comparison (default: cuda when present)")
     ap.add_argument("--peak-memory-child", choices=("bench", "sweep"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -68,6 +75,11 @@ def main() -> int:
         return peak_memory_child(args.peak_memory_child)
     store = load_store(args.store)
     episodes = protocol_episodes(store, "reference")
+    if args.steps:
+        compare_steps(store.to(args.device), episodes, args.repeats, args.threads)
+        if args.memory != "none":
+            print(peak_memory(args.memory, args.threads))
+        return 0
     n_ref = min(args.reference_episodes, len(episodes))
     print(f"store {store.name}: reference protocol, {len(episodes)} episodes batched, first {n_ref} on the "
           f"reference env (a subset: it runs one episode at a time); torch threads {args.threads}; "
@@ -91,14 +103,32 @@ def main() -> int:
     return 0
 
 
-def batched_timing(store: ReplayStore, episodes: Episodes, name: str, knob: float, repeats: int
-                   ) -> tuple[float, float, Rollout]:
+def compare_steps(store: ReplayStore, episodes: Episodes, repeats: int, threads: int) -> None:
+    """Sparse and dense step on every setting, timed in one run; outcomes checked episode by episode."""
+    print(f"store {store.name} on {store.device}: reference protocol, {len(episodes)} episodes; torch threads "
+          f"{threads}; load average {os.getloadavg()[0]:.2f}")
+    print(f"{'setting':18s} {'sparse s':>8s} {'dense s':>8s} {'sparse ep/s':>11s} {'dense ep/s':>10s} "
+          f"{'dense/sparse':>12s}  check")
+    for name, knob, label in SETTINGS:
+        sparse_wall, _, sparse = batched_timing(store, episodes, name, knob, repeats, "sparse")
+        dense_wall, _, dense = batched_timing(store, episodes, name, knob, repeats, "dense")
+        same = torch.ones(len(episodes), dtype=torch.bool)
+        for f in ("answer", "tokens", "rounds", "opened"):
+            same &= getattr(sparse, f).cpu() == getattr(dense, f).cpu()
+        n = len(episodes)
+        print(f"{label:18s} {sparse_wall:8.3f} {dense_wall:8.3f} {n / sparse_wall:11.0f} {n / dense_wall:10.0f} "
+              f"{sparse_wall / dense_wall:11.2f}x  {int(same.sum())}/{n} episodes same answer, tokens, rounds, "
+              "opened", flush=True)
+
+
+def batched_timing(store: ReplayStore, episodes: Episodes, name: str, knob: float, repeats: int,
+                   step_mode: str = "auto") -> tuple[float, float, Rollout]:
     """Best wall and CPU seconds of the rollout alone over `repeats` runs (CPU time shows how much of the
     wall time other jobs on a shared machine took), and the last rollout."""
     wall = cpu = float("inf")
     for _ in range(repeats):
         start = time.process_time()
-        result, seconds = evaluate(store, episodes, make_baseline(name, knob))
+        result, seconds = evaluate(store, episodes, make_baseline(name, knob), step_mode=step_mode)
         wall, cpu = min(wall, seconds), min(cpu, time.process_time() - start)
     return wall, cpu, result
 

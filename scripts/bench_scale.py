@@ -1,6 +1,7 @@
 """Scaling benchmark: one ES generation's time and peak memory on synthetic stores.
 
     python scripts/bench_scale.py [--only SWEEP ...] [--max-gb 4] [--device cpu] [--generations 3] [--syncs]
+                                  [--step-mode auto|sparse|dense] [--syncs-only]
 
 One factor at a time around a base case -- population 16, 3 β values, 32
 episodes per store, one store of 30 questions x 64 branches (the public
@@ -18,7 +19,9 @@ uniform (not stratified) so the episode count is what the row says. A case
 whose stores would not fit in `--max-gb` is skipped, with the estimate.
 
 `--syncs` lists the host syncs of the base case's generation by call site,
-per round (what a GPU would wait for; counted on any device).
+per round (what a GPU would wait for; counted on any device); `--syncs-only`
+skips the timing sweeps. `--step-mode` picks the env step of every rollout
+(auto: dense on CUDA, sparse on CPU; dense makes one sync per round).
 """
 
 from __future__ import annotations
@@ -89,20 +92,22 @@ def main() -> None:
     _cheap_sc64()
     _quiet_evotorch()
     cases = [BASE] + [c for name, group in SWEEPS.items() if not args.only or name in args.only for c in group]
-    print(f"one ES generation (PGPE, best of {args.generations}) on {args.device}, {args.threads} thread(s); "
-          "µs/row·rd = CPU time per batch row per env round")
-    print(_header())
-    rows = []
-    for case in cases:
-        row = _skip(case, args.max_gb) or _in_child(args.device, measure, case, args.device, args.generations)
-        rows.append(row)
-        print(_line(row), flush=True)
-    print_fit([r for r in rows if not r.skipped])
-    if args.syncs:
-        print_syncs(BASE, args.device)
+    if not args.syncs_only:
+        print(f"one ES generation (PGPE, best of {args.generations}) on {args.device}, {args.threads} thread(s), "
+              f"step mode {args.step_mode}; µs/row·rd = CPU time per batch row per env round")
+        print(_header())
+        rows = []
+        for case in cases:
+            row = _skip(case, args.max_gb) or _in_child(args.device, measure, case, args.device, args.generations,
+                                                        args.step_mode)
+            rows.append(row)
+            print(_line(row), flush=True)
+        print_fit([r for r in rows if not r.skipped])
+    if args.syncs or args.syncs_only:
+        print_syncs(BASE, args.device, args.step_mode)
 
 
-def measure(case: Case, device: str, generations: int) -> Row:
+def measure(case: Case, device: str, generations: int, step_mode: str = "auto") -> Row:
     """Time and peak memory of `generations` ES generations of `case` (stores and objective built first)."""
     from autotts.controllers.policy import PolicyShape, initial_weights
     from autotts.discovery.module import generation_generator
@@ -111,7 +116,7 @@ def measure(case: Case, device: str, generations: int) -> Row:
 
     stores = _stores(case)
     cfg = ObjectiveConfig(episodes_per_store=case.episodes, betas=case.betas, stratified=False)
-    objective = Objective(stores, cfg).to(device)
+    objective = Objective(stores, cfg, step_mode=step_mode).to(device)
     _ = objective.union.probe_run, objective.union.probe_lookup  # built once per store on first use, not per generation
     searcher = make_searcher(SearchConfig(popsize=case.popsize), initial_weights(PolicyShape()), 0, device)
     row = Row(case, store_mb=sum(_store_bytes(s) for s in stores + [objective.union]) / 1e6,
@@ -151,21 +156,23 @@ def print_fit(rows: list[Row]) -> None:
     print(f"peak memory per generation ~ {a:.0f} MB + {1e3 * b:.1f} KB per rollout row")
 
 
-def print_syncs(case: Case, device: str) -> None:
+def print_syncs(case: Case, device: str, step_mode: str = "auto") -> None:
     """Host syncs of one generation of `case`, by call site, per env round."""
     from autotts.controllers.policy import PolicyShape, initial_weights
     from autotts.discovery.objective import Objective, ObjectiveConfig
     from autotts.scale.syncs import HostSyncs
 
     cfg = ObjectiveConfig(episodes_per_store=case.episodes, betas=case.betas, stratified=False)
-    objective = Objective(_stores(case), cfg).to(device)
+    objective = Objective(_stores(case), cfg, step_mode=step_mode).to(device)
     g = torch.Generator().manual_seed(0)
     weights = initial_weights(PolicyShape()) + 0.1 * torch.randn(case.popsize, PolicyShape().size, generator=g)
     batch = objective.sample(torch.Generator().manual_seed(0))
     with _counting_rounds() as rounds, HostSyncs() as syncs:
         objective(weights.to(device), batch)
-    print(f"\nhost syncs of one generation ({case.rows} rows, {rounds[0]} rounds): {syncs.total} "
-          f"= {syncs.total / rounds[0]:.1f} per round")
+    from autotts.env.dense import resolve_step_mode
+    mode = resolve_step_mode(step_mode, device)
+    print(f"\nhost syncs of one generation ({case.rows} rows, {rounds[0]} rounds, {mode} step): {syncs.total} "
+          f"= {syncs.total / rounds[0]:.2f} per round")
     print(f"{'per round':>9}  {'op':<12} site")
     for (op, path, line, fn), n in sorted(syncs.counts.items(), key=lambda kv: (-kv[1], kv[0])):
         print(f"{n / rounds[0]:>9.2f}  {op:<12} {path}:{line} ({fn})")
@@ -222,18 +229,22 @@ def _quiet_evotorch() -> None:
 def _counting_rounds() -> Iterator[list[int]]:
     """Count env steps taken by rollouts inside the block, and the batch rows they stepped (rows x rounds)."""
     module = sys.modules["autotts.env.rollout"]
-    step, count = module.step, [0, 0]
+    steps, count = {name: getattr(module, name) for name in ("step", "dense_step")}, [0, 0]
 
-    def counted(store, state, *args, **kwargs):  # type: ignore[no-untyped-def]
-        count[0] += 1
-        count[1] += state.obs.num_episodes  # the batch shrinks as finished episodes are dropped
-        return step(store, state, *args, **kwargs)
+    def counting(step):  # type: ignore[no-untyped-def]
+        def counted(store, state, *args, **kwargs):  # type: ignore[no-untyped-def]
+            count[0] += 1
+            count[1] += state.obs.num_episodes  # the batch shrinks as finished episodes are dropped
+            return step(store, state, *args, **kwargs)
+        return counted
 
-    module.step = counted
+    for name, step in steps.items():
+        setattr(module, name, counting(step))
     try:
         yield count
     finally:
-        module.step = step
+        for name, step in steps.items():
+            setattr(module, name, step)
 
 
 def _state_bytes(objective, case: Case) -> int:
@@ -307,6 +318,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--generations", type=int, default=3, help="generations per case, best time kept (default 3)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     p.add_argument("--syncs", action="store_true", help="also list the base case's host syncs per round")
+    p.add_argument("--syncs-only", action="store_true", help="only list the base case's host syncs (no timings)")
+    p.add_argument("--step-mode", choices=("auto", "sparse", "dense"), default="auto",
+                   help="env step of the rollouts (default auto: dense on CUDA, sparse on CPU)")
     return p
 
 

@@ -17,6 +17,7 @@ from autotts.controllers.features import completed_features, live_features, poli
 from autotts.controllers.policy import PolicyShape, beta_params, heads, unflatten, vote_weights
 from autotts.controllers.rules import GUARDS, Decision, Rule, RuleEngine, RuleProgram
 from autotts.controllers.vote import weighted_vote
+from autotts.env.fastops import any_true, is_sync_free
 from autotts.env.state import ACTIVE, FINISHED, Observation
 
 LIVE_KEY = 1 << 61  # live answers rank after every completion in vote tie-breaks
@@ -107,8 +108,8 @@ class PolicyProgram(RuleProgram):
 
     def _stop(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
         stop = derived["stop"] & ~obs.done
-        if bool(stop.any()):
-            d.set_stop(stop, self._answers(obs, mem, stop))
+        if any_true(stop):
+            d.set_stop(stop, self._answers(obs, mem, stop, derived))
 
     def _open(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
         d.set_open(derived["open"], open_count(derived["width_p"], self.spec.max_open))
@@ -121,25 +122,36 @@ class PolicyProgram(RuleProgram):
         d.set_branch((obs.status == ACTIVE) & derived["advance"], advance=steps)
 
     def aggregate(self, obs: Observation, memory: Any, derived: dict, rows: Tensor) -> Tensor:
-        return self._answers(obs, memory, rows)
+        return self._answers(obs, memory, rows, derived)
 
-    def _answers(self, obs: Observation, mem: dict[str, Tensor], rows: Tensor) -> Tensor:
-        """Vote of `rows`: completed answers and (down-weighted) current answers of live branches.
+    def _answers(self, obs: Observation, mem: dict[str, Tensor], rows: Tensor, derived: dict) -> Tensor:
+        """[E] vote of `rows` (-1 elsewhere); see `_vote`.
 
-        Ties go to the earliest completion, then the earliest opened live branch.
+        Sparse: only the rows asked for are gathered and voted. Sync-free: every row
+        votes, once per round (kept in `derived` for the guards' later calls), and
+        `rows` masks the result.
         """
+        if is_sync_free():
+            if "votes" not in derived:
+                derived["votes"] = self._vote(obs, mem.get("member"))
+            return torch.where(rows, derived["votes"], -1)
         idx = rows.nonzero().squeeze(1)
         out = torch.full_like(obs.result, -1)
         if idx.numel() == 0:
             return out
-        sub = _rows(obs, idx)
-        member = mem["member"][idx] if self.population else None
-        finished = sub.status == FINISHED
-        live = ((sub.status == ACTIVE) | finished) & (sub.answer >= 0)
-        weight = self.vote_fn(completed_features(sub), live_features(sub), finished, member)
-        key = torch.where(finished, sub.finish_key, LIVE_KEY + torch.arange(sub.slots, device=idx.device))
-        out[idx] = weighted_vote(sub.answer, live, key, weight)
+        out[idx] = self._vote(_rows(obs, idx), mem["member"][idx] if self.population else None)
         return out
+
+    def _vote(self, obs: Observation, member: Tensor | None) -> Tensor:
+        """Completed answers and (down-weighted) current answers of live branches, weighted by the vote head.
+
+        Ties go to the earliest completion, then the earliest opened live branch.
+        """
+        finished = obs.status == FINISHED
+        live = ((obs.status == ACTIVE) | finished) & (obs.answer >= 0)
+        weight = self.vote_fn(completed_features(obs), live_features(obs), finished, member)
+        key = torch.where(finished, obs.finish_key, LIVE_KEY + torch.arange(obs.slots, device=obs.status.device))
+        return weighted_vote(obs.answer, live, key, weight)
 
 
 def open_count(width_p: Tensor, max_open: int) -> Tensor:

@@ -221,7 +221,7 @@ def default_answer(obs: Observation) -> Tensor:
 def force_stop(d: Decision, mask: Tensor, derived: dict) -> None:
     """Stop episodes in `mask` (that are not stopping already) with the program's aggregate answer."""
     mask = mask & ~d.stop
-    if bool(mask.any()):
+    if any_true(mask):  # (sync-free: always; the aggregate and set_stop are masked)
         d.set_stop(mask, derived["aggregate"](mask), override=True)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from autotts.env.fastops import equal
+from autotts.env.fastops import equal, is_sync_free
 
 _BIG = 1 << 62
 _COUNT_SHIFT = 1 << 40  # counts dominate keys (keys < 2^40)
@@ -55,7 +55,10 @@ def slot_vote_table(answer: Tensor, include: Tensor) -> tuple[Tensor, Tensor, Te
     """`ordered_vote` with ties to the earliest slot (key = slot index), without a sort.
 
     answer: [E,B] ids (excluded slots may hold -1); include: [E,B] bool.
+    Sync-free: the sort form (`ordered_vote` keyed by slot), whose shapes need no host read.
     """
+    if is_sync_free():
+        return ordered_vote(answer, include, _slot_keys(answer))
     count, winner, top1 = _slot_counts(answer, include)
     top2 = (count * ~equal(answer, winner[:, None])).amax(1).long() if answer.numel() else top1
     return winner, top1, top2
@@ -63,7 +66,14 @@ def slot_vote_table(answer: Tensor, include: Tensor) -> tuple[Tensor, Tensor, Te
 
 def slot_winner(answer: Tensor, include: Tensor) -> Tensor:
     """The winner of `slot_vote_table` alone (saves the runner-up's count)."""
+    if is_sync_free():
+        return ordered_vote(answer, include, _slot_keys(answer))[0]
     return _slot_counts(answer, include)[1]
+
+
+def _slot_keys(answer: Tensor) -> Tensor:
+    """[E,B] slot index of each entry: the tie-break key of the slot vote."""
+    return torch.arange(answer.shape[1], device=answer.device).expand(answer.shape)
 
 
 def _slot_counts(answer: Tensor, include: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -72,7 +82,8 @@ def _slot_counts(answer: Tensor, include: Tensor) -> tuple[Tensor, Tensor, Tenso
     Each slot looks up its answer's count in a per-episode table (one scatter-add,
     one gather); the winner is the slot with the largest ``count * B + (B - 1 - slot)``,
     i.e. the earliest slot of the most frequent answer. A row sort costs 5-20 ms
-    on [3000,64] on our CPUs, this ~1-2 ms.
+    on [3000,64] on our CPUs, this ~1-2 ms; but sizing the table reads its end on
+    the host, so sync-free callers take the sort.
     """
     e, b = answer.shape
     dev = answer.device

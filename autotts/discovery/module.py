@@ -89,7 +89,8 @@ class DiscoveryModule(pl.LightningModule):
             self.objective = search_objective(s, self.search_stores, device, self)
         if self.validator is None:
             self.validator = Validator(self.validation_stores, s.validation, s.objective, s.shape, s.spec, s.guards,
-                                       device, [split_of(spec) for spec in s.validation_stores])
+                                       device, [split_of(spec) for spec in s.validation_stores],
+                                       s.step_mode)
         if self.searcher is None:
             self.searcher = make_searcher(s.search, self.center0, s.seed, device, head_level=s.shape.head_level(),
                                           shape=s.shape)

@@ -54,8 +54,9 @@ class Objective:
 
     def __init__(self, stores: list[ReplayStore], cfg: ObjectiveConfig = ObjectiveConfig(),
                  shape: PolicyShape = PolicyShape(), spec: ActionSpec = ActionSpec(),
-                 guards: tuple[GuardSpec, ...] = DEFAULT_GUARDS):
+                 guards: tuple[GuardSpec, ...] = DEFAULT_GUARDS, step_mode: str = "auto"):
         self.stores, self.cfg, self.shape, self.spec, self.guards = stores, cfg, shape, spec, guards
+        self.step_mode = step_mode  # env step of the rollouts (`autotts.env.dense.resolve_step_mode`)
         self.union, self.owner = concat_stores(stores)
         self.offsets = torch.cumsum(torch.tensor([0] + [s.num_questions for s in stores]), 0)
         self.sc64 = torch.tensor([sc64_tokens(s) for s in stores], dtype=torch.float64)
@@ -77,7 +78,8 @@ class Objective:
         member = torch.arange(p).repeat_interleave(nb * e)
         beta = batch.betas.repeat_interleave(e).repeat(p)
         ctrl = policy_controller(weights, self.shape, self.spec, self.guards)
-        return rollout(self.union, eps, ctrl, context={"beta": beta, "member": member}), member, beta
+        return rollout(self.union, eps, ctrl, context={"beta": beta, "member": member}, step_mode=self.step_mode), \
+            member, beta
 
     @property
     def device(self) -> torch.device:

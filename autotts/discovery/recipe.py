@@ -32,13 +32,14 @@ class ObjectiveRecipe:
     guards: tuple[GuardSpec, ...]
     device: str = "cpu"              # "cuda": the worker's GPU when it has one
     threads: int = 1                 # torch intra-op threads of the worker
+    step_mode: str = "auto"          # env step (auto: dense on the worker's GPU, sparse on CPU)
 
     @classmethod
     def of(cls, settings: Any, stores: Sequence[ReplayStore], device: torch.device | str) -> "ObjectiveRecipe":
         """The recipe of a run's search objective (`settings`: `autotts.discovery.settings.Settings`)."""
         return cls(tuple(_absolute(s) for s in settings.search_stores), tuple(s.fingerprint for s in stores),
                    settings.objective, settings.shape, settings.spec, tuple(settings.guards),
-                   torch.device(device).type, settings.threads)
+                   torch.device(device).type, settings.threads, settings.step_mode)
 
     def load_stores(self) -> list[ReplayStore]:
         """The stores, each checked against the driver's fingerprint."""
@@ -54,7 +55,8 @@ class ObjectiveRecipe:
     def build(self) -> Objective:
         """The objective on this worker's device (CUDA only where asked for and present)."""
         device = "cuda" if self.device == "cuda" and torch.cuda.is_available() else "cpu"
-        return Objective(self.load_stores(), self.objective, self.shape, self.spec, self.guards).to(device)
+        return Objective(self.load_stores(), self.objective, self.shape, self.spec, self.guards,
+                         self.step_mode).to(device)
 
 
 def _absolute(spec: str) -> str:

@@ -41,6 +41,7 @@ from autotts.controllers.policy import PolicyShape, beta_params, heads, unflatte
 from autotts.controllers.rules import Decision, Rule, RuleEngine, stop_allowed
 from autotts.discovery.objective import Batch, Objective, ObjectiveConfig, _per_store, fitness_of
 from autotts.env.episodes import Episodes, concat_episodes
+from autotts.env.fastops import any_true
 from autotts.env.rollout import rollout
 from autotts.env.state import Action, EnvState, Observation
 from autotts.errors import AutottsError
@@ -156,8 +157,8 @@ class NeverStopProgram(PolicyProgram):
 
     def _tail(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
         cut = (mem["survival"] * (1 - derived["p_stop"]) < self.cfg.tail) & ~obs.done
-        if bool(cut.any()):
-            d.set_stop(cut, self._answers(obs, mem, cut))
+        if any_true(cut):
+            d.set_stop(cut, self._answers(obs, mem, cut, derived))
 
     def commit(self, obs: Observation, mem: Any, derived: dict, decision: Decision) -> Any:
         return dict(mem, survival=mem["survival"] * (1 - derived["p_stop"]))

@@ -108,4 +108,4 @@ def make_objective(settings: Any, stores: list) -> Objective:
     s = settings
     if s.search.algorithm in GRADIENT_ALGORITHMS:
         return RelaxedObjective(stores, s.objective, s.shape, s.spec, s.guards, relaxed_config(s.search))
-    return Objective(stores, s.objective, s.shape, s.spec, s.guards)
+    return Objective(stores, s.objective, s.shape, s.spec, s.guards, s.step_mode)

@@ -67,6 +67,7 @@ class Settings:
     logger: LoggerSettings
     ckpt_path: str | None = None
     init: str | None = None         # start weights: the best validated weights of a discovery checkpoint
+    step_mode: str = "auto"         # env.step_mode: auto (dense on CUDA, sparse on CPU), sparse or dense
     raw: dict = field(default_factory=dict)  # the resolved config, for the logger and the manifest
 
 
@@ -74,6 +75,7 @@ def settings_from(cfg: Mapping[str, Any]) -> Settings:
     """Typed settings from a resolved config mapping (`OmegaConf.to_container(cfg, resolve=True)`)."""
     env = _group(cfg, "env")
     guards = tuple(_guard(g, i) for i, g in enumerate(_typed("env.guards", env.pop("guards", None) or [], tuple)))
+    step_mode = _typed("env.step_mode", env.pop("step_mode", "auto"), str)
     imitation = _group(cfg, "imitation")
     use_imitation = _typed("imitation.enabled", imitation.pop("enabled", False), bool)
     logger = _group(cfg, "logger")
@@ -96,6 +98,7 @@ def settings_from(cfg: Mapping[str, Any]) -> Settings:
         use_imitation=use_imitation,
         trainer=build(TrainerSettings, _group(cfg, "trainer"), "trainer"), logger=logger_settings,
         ckpt_path=_typed("ckpt_path", cfg.get("ckpt_path"), str), init=_typed("init", cfg.get("init"), str),
+        step_mode=step_mode,
         raw=dict(cfg))
     _check(settings)
     return settings
@@ -298,6 +301,7 @@ def _check(s: Settings) -> None:
     """Ranges that the dataclasses cannot express."""
     from autotts.discovery.imitation import TEACHERS
     from autotts.discovery.search import ALGORITHMS
+    from autotts.env.dense import STEP_MODES
     bad_teachers = [t for t in s.imitation.teachers if t not in TEACHERS]
     checks = [
         (not bad_teachers and len(s.imitation.teachers) >= 1,
@@ -319,6 +323,7 @@ def _check(s: Settings) -> None:
         (s.monotone.betas >= 11, f"monotone.betas={s.monotone.betas}: expected >= 11 grid points"),
         (s.spec.slots >= 1 and 1 <= s.spec.max_open <= s.spec.slots and s.spec.burst >= 1,
          f"env: expected slots >= 1, 1 <= max_open <= slots, burst >= 1 (got {s.spec})"),
+        (s.step_mode in STEP_MODES, f"env.step_mode={s.step_mode!r}: expected one of {', '.join(STEP_MODES)}"),
     ]
     for ok, message in checks:
         if not ok:

@@ -45,13 +45,14 @@ class Sweep:
 
 
 def beta_sweep(weights: Tensor, store: ReplayStore, betas: Sequence[float], seeds: int, shape: PolicyShape,
-               spec: ActionSpec, guards: Sequence[GuardSpec], protocol: str = "reference") -> Sweep:
+               spec: ActionSpec, guards: Sequence[GuardSpec], protocol: str = "reference", step_mode: str = "auto"
+               ) -> Sweep:
     """One rollout of every β x protocol episode of `store` with a single policy (weights [D])."""
     episodes = protocol_episodes(store, protocol, seeds)
     n = len(episodes)
     beta = torch.tensor([float(b) for b in betas]).repeat_interleave(n)
     ctrl = policy_controller(weights.detach().to(store.device), shape, spec, tuple(guards))
-    result = rollout(store, concat_episodes([episodes] * len(betas)), ctrl, context={"beta": beta})
+    result = rollout(store, concat_episodes([episodes] * len(betas)), ctrl, context={"beta": beta}, step_mode=step_mode)
     acc, tok = [], []
     for part in result.split(len(betas)):
         fig = figures(part, episodes)
@@ -90,15 +91,16 @@ class Validator:
 
     def __init__(self, stores: list[ReplayStore], cfg: ValidationConfig, objective: ObjectiveConfig,
                  shape: PolicyShape, spec: ActionSpec, guards: Sequence[GuardSpec],
-                 device: torch.device | str = "cpu", splits: Sequence[str] | None = None):
+                 device: torch.device | str = "cpu", splits: Sequence[str] | None = None, step_mode: str = "auto"):
         self.stores = [s.to(device) for s in stores]
         self.splits = list(splits) if splits is not None else ["all"] * len(stores)
+        self.step_mode = step_mode
         self.cfg, self.objective, self.shape, self.spec, self.guards = cfg, objective, shape, spec, tuple(guards)
         self.sc64 = torch.tensor([sc64_tokens(s) for s in self.stores], dtype=torch.float64)
 
     def __call__(self, weights: Tensor) -> ValidationResult:
         sweeps = tuple(beta_sweep(weights, s, self.cfg.betas, self.cfg.seeds, self.shape, self.spec, self.guards,
-                                  self.cfg.protocol) for s in self.stores)
+                                  self.cfg.protocol, self.step_mode) for s in self.stores)
         acc = torch.tensor([s.accuracy for s in sweeps], dtype=torch.float64).T[None] / 100  # [1, nb, S]
         rel = torch.tensor([s.tokens for s in sweeps], dtype=torch.float64).T[None] / self.sc64
         fitness, drop = fitness_of(self.objective, acc, rel, torch.tensor(self.cfg.betas))

@@ -15,13 +15,40 @@ So the hot loops work sparsely (find touched entries once, gather, compute on
 the short list, scatter back) and use these helpers for the dense steps.
 Every helper computes exactly what its plain-torch form computes; off CPU it
 is the plain-torch form.
+
+Sparse work needs the host to know sizes (``flat_nonzero``) and to skip work
+when a mask is empty (``any_true``): each is a host sync on a GPU. Inside
+``sync_free()`` (the dense env step runs the round under it) the controllers
+take masked forms instead, and ``any_true`` answers "maybe" (True) so callers
+do their masked work unconditionally.
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Iterator
+
 import numpy as np
 import torch
 from torch import Tensor
+
+_SYNC_FREE: ContextVar[bool] = ContextVar("autotts_sync_free", default=False)
+
+
+@contextmanager
+def sync_free(on: bool = True) -> Iterator[None]:
+    """Run the block with sync-free (masked, fixed-shape) controller forms when `on`."""
+    token = _SYNC_FREE.set(on)
+    try:
+        yield
+    finally:
+        _SYNC_FREE.reset(token)
+
+
+def is_sync_free() -> bool:
+    """Whether the caller runs inside `sync_free()`: take the masked form, never read a value on the host."""
+    return _SYNC_FREE.get()
 
 
 def flat_nonzero(mask: Tensor) -> Tensor:
@@ -68,7 +95,9 @@ def rows_and(mask: Tensor, rows: Tensor) -> Tensor:
 
 
 def any_true(mask: Tensor) -> bool:
-    """``bool(mask.any())`` for a bool tensor."""
+    """``bool(mask.any())`` for a bool tensor; inside `sync_free()` True ("maybe": do the masked work)."""
+    if _SYNC_FREE.get():
+        return True
     return mask.numel() > 0 and bool(mask.view(torch.uint8).amax())
 
 
@@ -77,4 +106,5 @@ def row_count(mask: Tensor) -> Tensor:
     return mask.sum(1, dtype=torch.int32)
 
 
-__all__ = ["any_true", "equal", "flat_nonzero", "gather", "positive", "put", "row_count", "rows_and"]
+__all__ = ["any_true", "equal", "flat_nonzero", "gather", "is_sync_free", "positive", "put", "row_count", "rows_and",
+           "sync_free"]

@@ -18,6 +18,7 @@ from autotts.env.fastops import flat_nonzero
 from autotts.env.state import PoolTable
 
 UNSEEN = 1 << 62
+POOL_FIELDS = ("pool_winner", "pool_top1", "pool_top2", "pool_size")  # the vote summary in `Observation`
 
 
 def empty_pool(episodes: int, answers: int, device: torch.device | str) -> PoolTable:
@@ -91,3 +92,31 @@ def _add_one(pool: PoolTable, summary: dict[str, Tensor], rows: Tensor, a: Tenso
     summary["pool_top1"].scatter_(0, rows, torch.maximum(t1, c))  # c = t1 + 1 if same, c >= t1 if it takes the lead
     summary["pool_winner"].scatter_(0, rows, torch.where(takes, a, w))
     summary["pool_size"].scatter_(0, rows, size + 1)
+
+
+def fold_dense(pool: PoolTable, summary: dict[str, Tensor], completed: Tensor, answer: Tensor, key: Tensor
+               ) -> tuple[PoolTable, dict[str, Tensor]]:
+    """`add_completions` over a whole [E,B] mask at once, with no host sync (the dense step's form).
+
+    completed [E,B] marks the branches that finished this round, answer [E,B] their
+    final ids, key [E,B] their completion keys. The tallies take every completion in
+    one scatter; the vote of each episode that completed something is then re-read
+    from its whole tally row (count first, earliest key second), which is what the
+    incremental form keeps. Pure: returns new tensors.
+    """
+    if pool.count.shape[1] == 0:  # no final answers in the store: nothing can complete
+        return pool, {k: summary[k] for k in POOL_FIELDS}
+    a = torch.where(completed, answer, 0).long()
+    count = pool.count.scatter_add(1, a, completed.long())
+    first = pool.first.scatter_reduce(1, a, torch.where(completed, key, UNSEEN), reduce="amin")
+    score = torch.where(count > 0, count * (1 << 42) - first, -1)
+    best = score.argmax(1, keepdim=True)
+    top1 = count.gather(1, best).squeeze(1)
+    top2 = count.scatter(1, best, 0).amax(1)
+    winner = torch.where(top1 > 0, best.squeeze(1), -1)
+    touched = completed.any(1)
+    new = {"pool_winner": torch.where(touched, winner, summary["pool_winner"]),
+           "pool_top1": torch.where(touched, top1, summary["pool_top1"]),
+           "pool_top2": torch.where(touched, top2, summary["pool_top2"]),
+           "pool_size": summary["pool_size"] + completed.sum(1)}
+    return PoolTable(count, first), new

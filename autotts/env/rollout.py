@@ -9,8 +9,9 @@ import torch
 from torch import Tensor
 
 from autotts.env.batched import reset, step
+from autotts.env.dense import dense_step, resolve_step_mode
 from autotts.env.episodes import Episodes
-from autotts.env.fastops import flat_nonzero
+from autotts.env.fastops import flat_nonzero, sync_free
 from autotts.env.state import Action, EnvState, index_tree
 from autotts.store.replay_store import ReplayStore
 
@@ -45,7 +46,8 @@ class Rollout:
 
 
 def rollout(store: ReplayStore, episodes: Episodes, controller: Any, context: dict[str, Tensor] | None = None,
-            max_rounds: int = 10_000, recorder: Recorder | None = None, compact_below: float = 0.5) -> Rollout:
+            max_rounds: int = 10_000, recorder: Recorder | None = None, compact_below: float = 0.5,
+            step_mode: str = "auto") -> Rollout:
     """Run `controller` on `episodes` to the end.
 
     Finished episodes are dropped from the batch once fewer than `compact_below`
@@ -53,8 +55,13 @@ def rollout(store: ReplayStore, episodes: Episodes, controller: Any, context: di
     the controller run under `torch.inference_mode`, which takes a quarter off the
     per-op overhead that dominates small batches; recorders run outside it, so the
     copies they keep are ordinary tensors (usable with autograd).
+
+    `step_mode` (auto | sparse | dense, see `autotts.env.dense`): the dense step runs
+    with the controllers in their sync-free forms, so a round waits for the device
+    once, for the live count (compaction then needs no further sync).
     """
-    with torch.inference_mode():
+    dense = resolve_step_mode(step_mode, store.device) == "dense"
+    with torch.inference_mode(), sync_free(dense):
         state = reset(store, episodes, controller.slots)
         memory = controller.init(state.obs, context)
     e = len(episodes)
@@ -64,12 +71,12 @@ def rollout(store: ReplayStore, episodes: Episodes, controller: Any, context: di
     if recorder is not None:
         recorder.on_state(state, rows)
     for _ in range(max_rounds):
-        with torch.inference_mode():
+        with torch.inference_mode(), sync_free(dense):
             action, memory = controller.act(state.obs, memory)
         if recorder is not None:
             recorder.on_action(state, action, controller.reasons, rows)
         with torch.inference_mode():
-            state = step(store, state, action, donate=True)
+            state = (dense_step if dense else step)(store, state, action, donate=True)
         if recorder is not None:
             recorder.on_state(state, rows)
         done = state.obs.done
@@ -77,8 +84,8 @@ def rollout(store: ReplayStore, episodes: Episodes, controller: Any, context: di
         if n_live == 0:
             break
         if n_live < compact_below * done.numel():
-            live = flat_nonzero(~done)
-            _record(out, state, rows, flat_nonzero(done))
+            live, ended = _split(done, n_live) if dense else (flat_nonzero(~done), flat_nonzero(done))
+            _record(out, state, rows, ended)
             with torch.inference_mode():
                 state, memory, rows = index_tree(state, live), index_tree(memory, live), rows[live]
     else:
@@ -87,6 +94,12 @@ def rollout(store: ReplayStore, episodes: Episodes, controller: Any, context: di
     gold = store.gold[episodes.question.to(dev)]
     return Rollout(answer=out["answer"], correct=(out["answer"] == gold) & (out["answer"] >= 0),
                    tokens=out["tokens"], rounds=out["rounds"], opened=out["opened"], seq_tokens=out["seq_tokens"])
+
+
+def _split(done: Tensor, n_live: int) -> tuple[Tensor, Tensor]:
+    """(live rows, finished rows), each ascending, from the known live count: a stable sort, no host sync."""
+    order = torch.sort(done.to(torch.uint8), stable=True).indices
+    return order[:n_live], order[n_live:]
 
 
 def _record(out: dict[str, Tensor], state: EnvState, rows: Tensor, pick: Tensor) -> None:

@@ -49,10 +49,10 @@ class EvalRow:
 
 
 def evaluate(store: ReplayStore, episodes: Episodes, controller: Any, context: dict | None = None,
-             recorder: Recorder | None = None) -> tuple[Rollout, float]:
+             recorder: Recorder | None = None, step_mode: str = "auto") -> tuple[Rollout, float]:
     """Roll the controller out on all episodes; returns the rollout and the wall time of the rollout alone."""
     start = time.perf_counter()
-    result = rollout(store, episodes, controller, context=context, recorder=recorder)
+    result = rollout(store, episodes, controller, context=context, recorder=recorder, step_mode=step_mode)
     if result.tokens.is_cuda:
         torch.cuda.synchronize()
     return result, time.perf_counter() - start

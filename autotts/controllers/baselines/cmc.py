@@ -23,7 +23,7 @@ from torch import Tensor
 from autotts.controllers.baselines.knobs import Knob, as_knob
 from autotts.controllers.rules import Decision, Rule, RuleProgram
 from autotts.controllers.vote import beta_confidence, slot_vote_table
-from autotts.env.fastops import any_true, equal, flat_nonzero, row_count, rows_and
+from autotts.env.fastops import any_true, equal, flat_nonzero, is_sync_free, row_count, rows_and
 from autotts.env.state import ACTIVE, FINISHED, KEY_OPEN, Observation
 
 MAX_BRANCH, MAX_OUTER = 64, 500
@@ -203,6 +203,9 @@ class CMC(RuleProgram):
             return None
         limit = (n_alive - 2).clamp(min=0)
         n_cand = row_count(cand)
+        if is_sync_free():  # every row ranks its candidates; the rows with more than may go keep the first
+            first = self._first_candidates(cand, disagree, limit)
+            return torch.where(((n_cand > limit) & (limit > 0))[:, None], first, rows_and(cand, n_cand <= limit))
         partial = flat_nonzero((n_cand > limit) & (limit > 0))
         first = None
         if partial.numel():  # more candidates than may go: the first `limit` of them
@@ -238,11 +241,11 @@ class CMC(RuleProgram):
         d.set_stop(derived["gate"], derived["winner"])
 
     def _resolved(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
-        if bool(derived["resolved"].any()):
+        if any_true(derived["resolved"]):
             d.set_stop(derived["resolved"], self.aggregate(obs, mem, derived, derived["resolved"]))
 
     def _round_cap(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
-        if bool(derived["capped"].any()):
+        if any_true(derived["capped"]):
             d.set_stop(derived["capped"], self.aggregate(obs, mem, derived, derived["capped"]))
 
     def _widen(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
@@ -264,10 +267,17 @@ class CMC(RuleProgram):
 
     def aggregate(self, obs: Observation, mem: Any, derived: dict, rows: Tensor) -> Tensor:
         """§5.5: the pool winner; if the pool is empty, the majority of non-abandoned latest answers."""
+        if is_sync_free():  # every row votes; the rows asked for with an empty pool take it
+            fallback = slot_vote_table(obs.answer, _kept(obs.status, obs.answer))[0]
+            return torch.where(rows & (obs.pool_winner < 0), fallback, obs.pool_winner)
         out = obs.pool_winner.clone()
         empty = (rows & (obs.pool_winner < 0)).nonzero().squeeze(1)
         if empty.numel():
-            status, answer = obs.status[empty], obs.answer[empty]
-            kept = ((status == ACTIVE) | (status == FINISHED)) & (answer >= 0)
-            out[empty] = slot_vote_table(answer, kept)[0]
+            answer = obs.answer[empty]
+            out[empty] = slot_vote_table(answer, _kept(obs.status[empty], answer))[0]
         return out
+
+
+def _kept(status: Tensor, answer: Tensor) -> Tensor:
+    """[E,B] branches not abandoned that hold an answer (the fallback vote of §5.5)."""
+    return ((status == ACTIVE) | (status == FINISHED)) & (answer >= 0)

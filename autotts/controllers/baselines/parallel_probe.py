@@ -17,7 +17,7 @@ from torch import Tensor
 from autotts.controllers.baselines.knobs import Knob, as_knob, knob_max, knob_rows
 from autotts.controllers.rules import Decision, Rule, RuleProgram
 from autotts.controllers.vote import slot_winner
-from autotts.env.fastops import any_true, equal, flat_nonzero, row_count, rows_and
+from autotts.env.fastops import any_true, equal, flat_nonzero, is_sync_free, row_count, rows_and
 from autotts.env.state import ACTIVE, FINISHED, Observation
 
 OPEN, FIRST_FORWARD, EVALUATE = 0, 1, 2
@@ -83,6 +83,8 @@ class ParallelProbe(RuleProgram):
     @staticmethod
     def _revote(obs: Observation, kept: Tensor, prune: Tensor, winner: Tensor) -> Tensor:
         """The winner over the branches that survive this round's prunes, recomputed only where some were pruned."""
+        if is_sync_free():
+            return torch.where(row_count(prune) > 0, slot_winner(obs.answer, kept), winner)
         rows = flat_nonzero(row_count(prune) > 0)
         rewon = slot_winner(obs.answer.index_select(0, rows), kept.index_select(0, rows))
         return winner.index_copy(0, rows, rewon)
