@@ -19,7 +19,7 @@ import torch
 from online_support import one_thread, tiny_model_dir, write_questions
 from train_support import SMALL_STORE, beta_switch_weights, export_weights
 
-from autotts.artifact.export import ProgramPolicy, load_controller
+from autotts.artifact.export import ProgramPolicy, export_program, load_controller
 from autotts.cli import build_parser
 from autotts.cli import main as cli
 from autotts.collect.questions import read_questions
@@ -188,6 +188,10 @@ def test_load_errors_are_one_line(tmp_path, capfd) -> None:
     assert "\n" not in str(err.value) and "Traceback" not in capfd.readouterr().err  # torch's logged traceback held
     (path / "controller.pt2").unlink()
     with pytest.raises(AutottsError, match="field 'files' names controller.pt2 but it is missing"):
+        load_controller(path)
+    other = PolicyShape(n_pool=PolicyShape().n_pool - 1)  # a program for other features (another version)
+    torch.export.save(export_program(initial_weights(other, seed=1), other), str(path / "controller.pt2"))
+    with pytest.raises(AutottsError, match=r"feature widths \(10, 6, 3, 2\), expected .* \(11, 6, 3, 2\) features"):
         load_controller(path)
     (path / "controller.pt2").write_bytes(good)
     (path / "controller.pt").write_bytes(b"not torchscript")

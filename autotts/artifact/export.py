@@ -149,12 +149,9 @@ class ExportedController:
 class ProgramPolicy:
     """A loaded ``controller.pt2`` behind the TorchScript module's interface (`__call__`, `vote`, `to`)."""
 
-    def __init__(self, program: torch.export.ExportedProgram):
+    def __init__(self, program: torch.export.ExportedProgram, widths: tuple[int, int, int, int]):
         self.program, self.module, self.device = program, program.module(), torch.device("cpu")
-        nodes = {n.name: n for n in program.graph.nodes if n.op == "placeholder"}
-        shapes = [nodes[name].meta["val"].shape for name in program.graph_signature.user_inputs]
-        # feature widths (fixed at export) of pool_x, branch_x, completed_x, live_x
-        self.widths = tuple(int(shapes[i][-1]) for i in (0, 1, 3, 4))
+        self.widths = widths  # feature widths of pool_x, branch_x, completed_x, live_x
 
     def to(self, device: torch.device | str) -> "ProgramPolicy":
         device = torch.device(device)
@@ -241,11 +238,24 @@ def load_program(path: str | Path) -> ProgramPolicy:
         logger.removeFilter(held)
     for record in held.records:
         logger.handle(record)
-    names = tuple(program.graph_signature.user_inputs)
+    widths, expected = _feature_widths(program), tuple(len(v) for v in feature_groups().values())
+    if widths != expected:
+        raise AutottsError(f"{path}: a torch.export program with feature widths {widths}, expected inputs "
+                           f"{', '.join(PROGRAM_INPUTS)} with {expected} features (pool, branch, completed, live) "
+                           "-> (episode logits, branch logits, vote weights)")
+    return ProgramPolicy(program, expected)
+
+
+def _feature_widths(program: torch.export.ExportedProgram) -> tuple[int, ...] | None:
+    """The last dimension of pool_x, branch_x, completed_x, live_x as exported; None if not our signature."""
+    nodes = {n.name: n for n in program.graph.nodes if n.op == "placeholder"}
+    names = list(program.graph_signature.user_inputs)
     if len(names) != len(PROGRAM_INPUTS) or len(program.graph_signature.user_outputs) != 3:
-        raise AutottsError(f"{path}: a torch.export program with inputs {', '.join(names)}, expected "
-                           f"{', '.join(PROGRAM_INPUTS)} -> (episode logits, branch logits, vote weights)")
-    return ProgramPolicy(program)
+        return None
+    try:
+        return tuple(int(nodes[names[i]].meta["val"].shape[-1]) for i in (0, 1, 3, 4))
+    except (KeyError, IndexError, TypeError, ValueError):  # no fixed width: not a program export_program wrote
+        return None
 
 
 def load_controller(path: str | Path, beta: float | None = None, delta: int | None = None,
