@@ -19,7 +19,7 @@ COMMANDS = {
     "collect": "Build a replay store from an LLM.",
     "run": "Run a controller against a live LLM.",
     "serve": "Serve a controller as an OpenAI-compatible proxy in front of a completions server.",
-    "export": "Export a trained controller (TorchScript + manifest).",
+    "export": "Export a trained controller (torch.export .pt2, TorchScript .pt + manifest).",
     "explain": "Distil a controller into a readable rule list.",
     "report": "Accuracy-token curves, tables and a report.",
     "trace": "Draw one episode's width-depth trace.",

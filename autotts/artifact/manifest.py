@@ -1,4 +1,4 @@
-"""The manifest of an exported controller (``controller.pt`` + ``manifest.json``) and its checks.
+"""The manifest of an exported controller (``controller.pt2``, ``controller.pt`` + ``manifest.json``) and its checks.
 
 A controller only makes sense with the observation features and the interval
 Δ it was trained on; running it with other features or another Δ would give
@@ -59,6 +59,9 @@ ACTION_FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "burst": (_int_in(1, 10**6), "an integer in 1..10^6"),
 }
 FEATURE_GROUPS = ("pool", "branch", "completed", "live")  # manifest order; "completed"/"live" optional on read
+TORCHSCRIPT, TORCH_EXPORT = "controller.pt", "controller.pt2"
+# manifest "files": program kind -> file name; an export from before torch.export names none (torchscript only)
+FILES = {"torchscript": TORCHSCRIPT, "torch_export": TORCH_EXPORT}
 
 
 def feature_groups() -> dict[str, list[str]]:
@@ -96,13 +99,13 @@ def write_manifest(directory: str | Path, manifest: dict) -> Path:
 def read_manifest(directory: str | Path) -> dict:
     """``manifest.json`` of an exported controller directory, parsed."""
     path = Path(directory) / "manifest.json"
-    if not (Path(directory) / "controller.pt").is_file():
-        raise AutottsError(f"{directory}: no controller.pt (an exported controller directory holds "
-                           "controller.pt and manifest.json)")
+    if not (Path(directory) / TORCHSCRIPT).is_file():
+        raise AutottsError(f"{directory}: no {TORCHSCRIPT} (an exported controller directory holds "
+                           f"{TORCHSCRIPT}, {TORCH_EXPORT} and manifest.json)")
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise AutottsError(f"{path}: missing manifest (export writes it next to controller.pt)") from None
+        raise AutottsError(f"{path}: missing manifest (export writes it next to {TORCHSCRIPT})") from None
     except UnicodeDecodeError as err:
         raise AutottsError(f"{path}: unreadable manifest: not UTF-8 text (byte {err.start})") from None
     except json.JSONDecodeError as err:
@@ -110,7 +113,28 @@ def read_manifest(directory: str | Path) -> dict:
                            f"{err.msg}") from None
     except OSError as err:
         raise AutottsError(f"{path}: unreadable manifest ({err.strerror or err})") from None
+    if isinstance(manifest, dict):
+        controller_files(directory, manifest)
     return manifest
+
+
+def controller_files(directory: str | Path, manifest: dict) -> dict[str, str]:
+    """The manifest's ``files`` (program kind -> file name), each named file present in `directory`.
+
+    Names are fixed (`FILES`), so a manifest cannot point outside its directory; a manifest
+    without ``files`` is an export from before torch.export and has only ``controller.pt``.
+    """
+    source = str(Path(directory) / "manifest.json")
+    files = manifest.get("files", {"torchscript": TORCHSCRIPT})
+    if not (isinstance(files, dict) and files.get("torchscript") == TORCHSCRIPT
+            and all(FILES.get(k) == v for k, v in files.items())):
+        raise AutottsError(f"{source}: field 'files': expected {_show(FILES)} (or without \"torch_export\"), "
+                           f"got {_show(files)}")
+    for name in files.values():
+        if not (Path(directory) / name).is_file():
+            raise AutottsError(f"{source}: field 'files' names {name} but it is missing (copy the whole export "
+                               "directory)")
+    return dict(files)
 
 
 def check_manifest(manifest: dict, delta: int | None, feature_names: list[str],

@@ -62,7 +62,7 @@ class PolicyProgram(RuleProgram):
 
     `head_fn(pool_x, branch_x, beta, member)` gives the head logits and `vote_fn(completed_x,
     live_x, finished, member)` the vote weights: from in-memory weights (`weight_functions`) or
-    from an exported TorchScript module -- the program around them is the same.
+    from an exported program (.pt2 or TorchScript .pt) -- the program around them is the same.
     """
 
     def __init__(self, head_fn: HeadFn, vote_fn: VoteFn, spec: ActionSpec = ActionSpec(), population: bool = False,

@@ -11,7 +11,7 @@ answer (a large negative offset starts them near zero: plain majority of complet
 Every decision head gives Beta(a, b): deterministic use compares the mean with
 1/2 (a > b), stochastic use samples p ~ Beta then a Bernoulli(p), relaxed use
 takes reparameterised samples (`rsample`). The same math runs for one weight
-vector (`BetaPolicy.forward`, what TorchScript exports) and for a whole ES
+vector (`BetaPolicy.forward`, what controller.pt2 exports) and for a whole ES
 population at once (weights [P, D] with a member index per episode).
 """
 

@@ -172,7 +172,11 @@ def _quiet_libraries() -> None:
     import logging
 
     logging.getLogger("evotorch").setLevel(logging.ERROR)  # its "logger already configured" note under Hydra
-    import evotorch  # noqa: F401 -- both set their loggers' levels on import; ours come after
+    with warnings.catch_warnings():
+        # EvoTorch 0.6 decorates helpers of evotorch.tools.misc with @torch.jit.script at import, which torch 2.13
+        # deprecates; that is EvoTorch's code, not ours (autotts never scripts: see autotts.artifact.export)
+        warnings.filterwarnings("ignore", r"`torch\.jit\.script` is deprecated", DeprecationWarning)
+        import evotorch  # noqa: F401 -- both set their loggers' levels on import; ours come after
     import lightning.pytorch  # noqa: F401
 
     os.environ.setdefault("WANDB_SILENT", "true")

@@ -41,6 +41,6 @@ def controller_from_spec(spec: str, beta: float = 0.5, delta: int | None = None)
 
 
 def _exported(path: Path, beta: float, delta: int | None) -> Any:
-    """An exported TorchScript controller, after its manifest is checked against this run and build."""
+    """An exported controller (.pt2, else .pt), after its manifest is checked against this run and build."""
     from autotts.artifact.export import load_controller
     return load_controller(path, beta=beta, delta=delta)
