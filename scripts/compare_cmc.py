@@ -9,7 +9,7 @@ and SC@64, all on the same episodes. `--controller cmc` (any baseline name) comp
 difference is then 0 with a zero-width interval, a check of the pairing.
 
 Accuracy at a token level is `autotts.evaluate.frontier.accuracy_at` (linear in tokens between the two
-bracketing β's, no running maximum); differences come with a paired bootstrap over questions
+bracketing β's, no running maximum; above ours' β=1 tokens, β=1's accuracy); differences come with a paired bootstrap over questions
 (`autotts.evaluate.paired`): per store, and for the mean over the stores, where each store's questions are
 resampled independently and the curves averaged within each replicate. Acceptance (issue 11), on the mean:
   dominance: at each CMC β, ours' accuracy at CMC(β)'s tokens >= CMC(β)'s accuracy;
@@ -45,7 +45,7 @@ def store_results(spec: str, controller: str, seeds: int) -> list[SettingResult]
 
 
 def fmt(d: Difference) -> str:
-    return "  (outside ours' tokens)" if d.value != d.value else f"{d.value:+6.2f} [{d.lo:+6.2f}, {d.hi:+6.2f}]"
+    return "  (below ours' cheapest)" if d.value != d.value else f"{d.value:+6.2f} [{d.lo:+6.2f}, {d.hi:+6.2f}]"
 
 
 def curve_table(results: list[list[SettingResult]], diffs: dict[str, Difference]) -> list[str]:
@@ -82,7 +82,7 @@ def check_split(name: str, specs: list[str], controller: str, seeds: int, resamp
     behind = [b for b in GRID if not pooled[f"at CMC β={b:g}'s tokens"].value >= 0.0]
     ok_dom = not behind
     print(f"  dominance: ours >= CMC(β) at CMC(β)'s tokens for every β -> {'PASS' if ok_dom else 'FAIL'}"
-          + ("" if ok_dom else f" (behind or out of range at β = {', '.join(f'{b:g}' for b in behind)})"))
+          + ("" if ok_dom else f" (behind or cheaper than ours at β = {', '.join(f'{b:g}' for b in behind)})"))
     d = pooled[at05]
     ok_margin = d.value >= MARGIN
     print(f"  margin: at CMC(0.5)'s {d.tokens:,.0f} tokens ours {d.ours:.2f} vs CMC(0.5) {d.base:.2f}: "

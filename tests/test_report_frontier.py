@@ -13,10 +13,10 @@ TOK = np.array([1000.0, 10000.0, 100000.0])
 ACC = np.array([10.0, 20.0, 40.0])
 
 
-def test_accuracy_at_is_linear_in_tokens_and_undefined_outside():
+def test_accuracy_at_is_linear_in_tokens_undefined_below_and_the_dearest_above():
     got = accuracy_at(TOK, ACC, np.array([1000.0, 5500.0, 10000.0, 55000.0, 500.0, 2e5]))
     assert np.allclose(got[:4], [10.0, 15.0, 20.0, 30.0])
-    assert np.isnan(got[4]) and np.isnan(got[5])
+    assert np.isnan(got[4]) and got[5] == 40.0  # no setting fits 500 tokens; 2e5 buys the dearest setting
 
 
 def test_accuracy_at_is_the_mixture_of_the_bracketing_settings():
@@ -54,9 +54,9 @@ def test_tokens_to_reach_takes_the_first_crossing_of_a_non_monotone_curve():
     assert tokens_to_reach(np.array([1e3, 1e4, 1e5]), np.array([10.0, 30.0, 20.0]), 25.0) < 1e4
 
 
-def test_matched_gain_uses_only_baseline_points_inside_the_range():
+def test_matched_gain_skips_baseline_points_cheaper_than_the_curve():
     gain, n = matched_gain(TOK, ACC + 3.0, np.array([500.0, 1000.0, 10000.0, 1e6]), np.array([0.0, 10.0, 20.0, 99.0]))
-    assert (gain, n) == (3.0, 2)
+    assert n == 3 and math.isclose(gain, (3.0 + 3.0 + (43.0 - 99.0)) / 3)  # 1e6: ours' dearest point, 43
     gain, n = matched_gain(TOK, ACC, np.array([10.0]), np.array([5.0]))
     assert math.isnan(gain) and n == 0
 

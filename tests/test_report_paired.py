@@ -102,11 +102,13 @@ def test_matched_tokens_interpolate_the_bracketing_betas_of_each_replicate():
     assert math.isclose(again.value, d.value)
 
 
-def test_token_levels_outside_ours_range_are_undefined():
+def test_below_ours_cheapest_is_undefined_and_above_ours_dearest_is_its_accuracy():
     base = cmc_sweep()
     ours = [result("ours", 0.5, np.full(Q, 50.0), np.full(Q, 3e4)), result("ours", 1.0, np.full(Q, 60.0), np.full(Q, 8e4))]
     diffs = by_label(compare([base + ours], "ours", resamples=50))
-    assert math.isnan(diffs["at CMC β=0's tokens"].value) and math.isnan(diffs["at CMC β=1's tokens"].value)
+    assert math.isnan(diffs["at CMC β=0's tokens"].value)  # CMC(0) costs ~2e4: no setting of ours fits
+    top = diffs["at CMC β=1's tokens"]  # ~1e5: ours' dearest setting (8e4 tokens) is what that budget buys
+    assert math.isclose(top.ours, 60.0) and math.isclose(top.value, 60.0 - top.base)
     assert not math.isnan(diffs["at CMC β=0.5's tokens"].value)
 
 

@@ -3,8 +3,10 @@
 A curve is a method's points (mean tokens per question, accuracy %) over its
 knob sweep. "Accuracy at a token level" has one definition, used by `autotts
 report`, scripts/compare_cmc.py and their bootstrap intervals: the points sorted
-by tokens and joined by straight lines *in tokens*, with no running maximum, and
-never extrapolated beyond the cheapest or dearest point.
+by tokens and joined by straight lines *in tokens*, with no running maximum;
+above the dearest point it is the dearest point's accuracy (a larger budget buys
+nothing more: one runs the dearest setting, spending less), and below the
+cheapest point it is undefined (no setting fits the budget). Never extrapolated.
 
 - Linear in tokens, not log tokens: running setting a on a share w of the
   questions and setting b on the rest costs and scores exactly the chord's
@@ -29,11 +31,11 @@ def _sorted(tokens: np.ndarray, accuracy: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 def accuracy_at(tokens: np.ndarray, accuracy: np.ndarray, at: np.ndarray) -> np.ndarray:
-    """The curve's accuracy at token levels `at` (NaN outside the curve's token range)."""
+    """The curve's accuracy at token levels `at` (the dearest point's above it; NaN below the cheapest)."""
     tok, acc = _sorted(tokens, accuracy)
     x = np.asarray(at, dtype=float)
-    out = np.interp(x, tok, acc)
-    out[(x < tok[0] * (1 - 1e-12)) | (x > tok[-1] * (1 + 1e-12))] = np.nan
+    out = np.interp(x, tok, acc)  # constant beyond the dearest point
+    out[x < tok[0] * (1 - 1e-12)] = np.nan
     return out
 
 
@@ -59,7 +61,7 @@ def matched_gain(tokens: np.ndarray, accuracy: np.ndarray, base_tokens: np.ndarr
                  base_accuracy: np.ndarray) -> tuple[float, int]:
     """Mean accuracy gain (points) of a curve over a baseline at the baseline's own token counts.
 
-    Only baseline points inside the curve's token range count; returns (NaN, 0) when none does.
+    Baseline points cheaper than the curve's cheapest point do not count; returns (NaN, 0) when none does.
     """
     ours = accuracy_at(tokens, accuracy, base_tokens)
     inside = ~np.isnan(ours)

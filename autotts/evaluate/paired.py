@@ -76,7 +76,7 @@ def paired_differences(keys: Sequence[Key], acc: np.ndarray, tok: np.ndarray, me
                        confidence: float = DEFAULT_CONFIDENCE) -> list[Difference]:
     """`method` against every `baseline` setting at its tokens, at the same knob, and against SC@64.
 
-    Comparisons whose baseline settings are absent are left out; a token level outside ours' range gives NaN.
+    Comparisons whose baseline settings are absent are left out; a token level below ours' cheapest gives NaN.
     """
     ours = [i for i, k in enumerate(keys) if k[0] == method]
     if not ours:

@@ -61,8 +61,8 @@ def paired_section(method: str, diffs: Sequence[Difference], confidence: float) 
     rows = [[d.label, fmt_tokens(d.tokens), _pct(d.ours), f"{d.base:.2f}",
              "—" if d.value != d.value else f"{d.value:+.2f} [{d.lo:+.2f}, {d.hi:+.2f}]"] for d in diffs]
     intro = (f"**{method_label(method)} − baseline, paired** — accuracy points at matched tokens (ours interpolated "
-             f"linearly in tokens between its two bracketing β's; — = outside ours' token range), {confidence:.0%} "
-             "paired bootstrap interval over questions")
+             "linearly in tokens between its two bracketing β's, its dearest β above them; — = cheaper than ours' "
+             f"cheapest β), {confidence:.0%} paired bootstrap interval over questions")
     return intro + "\n\n" + md_table(["comparison", "tokens", "ours %", "baseline %", "ours − baseline"], rows)
 
 
