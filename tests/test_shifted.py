@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
 from autotts.controllers.baselines import make_baseline
@@ -18,7 +16,7 @@ from autotts.store.synthetic import shifted_specs
 # float summation order; a larger miss means the generator (or numpy's streams) changed: refit.
 ACC_TOL, TOKEN_TOL = 0.5, 0.01  # accuracy points, relative tokens
 # How close the committed fit is to the paper's HMMT25 rows (the fit's own quality, see docs/shifted_stores.md).
-FIT_ACC_TOL, FIT_TOKEN_TOL = 3.0, 0.15
+FIT_ACC_TOL, FIT_TOKEN_TOL = 1.5, 0.18  # worst: Qwen3-0.6B SC@64 tokens +17%
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +48,7 @@ def test_sc64_matches_the_recorded_fit_and_the_paper(stores):
         for method, (target_acc, target_tok) in preset.target.items():
             got_acc, got_tok = preset.achieved[method]
             assert abs(got_acc - target_acc) <= FIT_ACC_TOL, (spec, method)
-            assert abs(math.log(got_tok / target_tok)) <= FIT_TOKEN_TOL, (spec, method)
+            assert abs(got_tok / target_tok - 1) <= FIT_TOKEN_TOL, (spec, method)
 
 
 def test_harder_than_the_public_default():
