@@ -27,7 +27,7 @@ from autotts.evaluate.sweep import ANCHOR, SettingResult, setting_label
 
 SC64_SHARE = 0.25  # ours at a quarter of SC@64's tokens against SC@64's accuracy
 
-Key = tuple[str, "float | None"]
+Key = tuple[str, float | None]  # (method, knob) of a setting
 
 
 @dataclass(frozen=True)
