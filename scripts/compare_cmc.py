@@ -24,9 +24,11 @@ import sys
 import time
 from dataclasses import replace
 
+import numpy as np
 import torch
 
 from autotts.errors import AutottsError
+from autotts.evaluate.frontier import accuracy_at
 from autotts.evaluate.paired import Difference, compare
 from autotts.evaluate.report import ReportSettings, evaluate_store
 from autotts.evaluate.sweep import ANCHOR, SettingResult
@@ -42,6 +44,12 @@ def store_results(spec: str, controller: str, seeds: int) -> list[SettingResult]
     plan = [(ANCHOR[0], [ANCHOR[1]]), ("cmc", GRID), (controller, GRID)]
     results = evaluate_store(spec, plan, ReportSettings(seeds=seeds)).results
     return results[:-len(GRID)] + [replace(r, method=OURS) for r in results[-len(GRID):]]
+
+
+def at_tokens(curve: list[tuple[float, float, float]], budget: float) -> float:
+    """Accuracy of a (β, accuracy, tokens) curve at `budget` mean tokens: `frontier.accuracy_at` (NaN below it)."""
+    return float(accuracy_at(np.array([t for _, _, t in curve]), np.array([a for _, a, _ in curve]),
+                             np.array([budget]))[0])
 
 
 def fmt(d: Difference) -> str:
