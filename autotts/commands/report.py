@@ -43,8 +43,8 @@ def main(args: argparse.Namespace) -> int:
     from autotts.errors import AutottsError
     from autotts.evaluate.cli_eval import parse_floats
     from autotts.evaluate.plots import require_matplotlib
-    from autotts.evaluate.report import (ReportSettings, evaluate_store, load_results, parse_knobs, print_progress,
-                                         save_results, summarise_store, sweep_plan, write_report)
+    from autotts.evaluate.report import (ReportSettings, evaluate_store, load_results, parse_knobs, pool_stores,
+                                         print_progress, save_results, summarise_store, sweep_plan, write_report)
     _check(args)
     torch.set_num_threads(args.threads)
     require_matplotlib()  # before the sweeps, not after
@@ -59,7 +59,8 @@ def main(args: argparse.Namespace) -> int:
     stores += [evaluate_store(spec, plan, settings, print_progress) for spec in args.store]
     save_results(_out(args.out) / "results.json", stores, protocol)
     command = "autotts " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["report"] else None
-    path = write_report([summarise_store(s, settings) for s in stores], args.out, protocol, command, args.dpi)
+    path = write_report([summarise_store(s, settings) for s in stores], args.out, protocol, command, args.dpi,
+                        pool_stores(stores, settings))
     print(path)
     return 0
 

@@ -4,7 +4,8 @@ Layout of the output directory:
   report.md                 overview + one section per store (GitHub-readable)
   grid.png                  all stores' accuracy–token curves
   results.json              every setting's figures and per-question means (redraw with --results)
-  <model>_<dataset>/curve.png, table.md, table.csv, matched.csv, reach.csv
+  paired_mean.csv           controllers − CMC / SC@64 on the mean over each dataset's stores (2 or more)
+  <model>_<dataset>/curve.png, table.md, table.csv, matched.csv, reach.csv, paired.csv
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from typing import Any, Callable, Sequence
 from autotts.controllers.baselines import BASELINES
 from autotts.errors import AutottsError
 from autotts.evaluate.bootstrap import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES
-from autotts.evaluate.report_markdown import header, overview_table, settings_table, store_section
+from autotts.evaluate.paired import Difference, compare
+from autotts.evaluate.report_markdown import header, overview_table, pooled_section, settings_table, store_section
 from autotts.evaluate.summary import StoreSummary, summarise
-from autotts.evaluate.sweep import (ANCHOR, SettingResult, StoreResults, results_from_json, results_to_json, run_sweep,
-                                    setting_label)
+from autotts.evaluate.sweep import (ANCHOR, SettingResult, StoreResults, is_baseline, results_from_json, results_to_json,
+                                    run_sweep, setting_label)
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,37 @@ def summarise_store(results: StoreResults, settings: ReportSettings) -> StoreSum
                      resamples=settings.resamples, confidence=settings.confidence, seed=settings.bootstrap_seed)
 
 
+@dataclass(frozen=True)
+class Pooled:
+    """Paired differences of each controller on the mean over one dataset's stores."""
+
+    dataset: str
+    stores: list[str]
+    paired: dict[str, list[Difference]]
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [{"dataset": self.dataset, "stores": len(self.stores), "method": m, **d.row()}
+                for m, diffs in self.paired.items() for d in diffs]
+
+
+def pool_stores(stores: Sequence[StoreResults], settings: ReportSettings) -> list[Pooled]:
+    """Per dataset with two or more stores sharing every setting: each controller against CMC and SC@64."""
+    by_dataset: dict[str, list[StoreResults]] = {}
+    for s in stores:
+        by_dataset.setdefault(s.dataset, []).append(s)
+    out = []
+    for dataset, group in by_dataset.items():
+        keys = [{(r.method, r.knob) for r in s.results} for s in group]
+        controllers = list(dict.fromkeys(r.method for r in group[0].results if not is_baseline(r.method)))
+        if len(group) < 2 or not controllers or any(k != keys[0] for k in keys):
+            continue
+        results = [s.results for s in group]
+        paired = {m: compare(results, m, "cmc", settings.resamples, settings.confidence, settings.bootstrap_seed)
+                  for m in controllers}
+        out.append(Pooled(dataset, [s.store for s in group], paired))
+    return out
+
+
 def print_progress(store: str, r: SettingResult) -> None:
     print(f"{store}  {setting_label(r.method, r.knob):<24} {r.accuracy:6.2f}%  {r.tokens:>12,.0f} tok  "
           f"({r.wall_s:.1f} s)", file=sys.stderr, flush=True)
@@ -109,8 +142,8 @@ def load_results(path: str | Path) -> tuple[list[StoreResults], str]:
 
 
 def write_report(summaries: Sequence[StoreSummary], out: str | Path, protocol: str = "reference",
-                 command: str | None = None, dpi: int = 110) -> Path:
-    """Write plots, tables and report.md for `summaries` into `out`; returns the path of report.md."""
+                 command: str | None = None, dpi: int = 110, pooled: Sequence[Pooled] = ()) -> Path:
+    """Write plots, tables and report.md for `summaries` (and `pooled` means) into `out`; returns report.md."""
     from autotts.evaluate.plots import frontier_figure, grid_figure, save_png
     if not summaries:
         raise AutottsError("report: nothing to report (no stores)")
@@ -125,10 +158,14 @@ def write_report(summaries: Sequence[StoreSummary], out: str | Path, protocol: s
         write_csv(folder / "table.csv", s.table_rows())
         write_csv(folder / "matched.csv", s.matched_rows())
         write_csv(folder / "reach.csv", s.reach_rows())
+        write_csv(folder / "paired.csv", s.paired_rows())
         sections.append(store_section(s, f"{slug}/curve.png", table))
     save_png(grid_figure(summaries), out / "grid.png", dpi)
-    text = "\n\n".join([header(summaries, protocol, command), overview_table(summaries), "![all stores](grid.png)",
-                        *sections]) + "\n"
+    if pooled:
+        write_csv(out / "paired_mean.csv", [row for p in pooled for row in p.rows()])
+    means = [pooled_section(p.dataset, p.stores, p.paired, summaries[0].confidence) for p in pooled]
+    text = "\n\n".join([header(summaries, protocol, command), overview_table(summaries), *means,
+                        "![all stores](grid.png)", *sections]) + "\n"
     path = out / "report.md"
     path.write_text(text, encoding="utf-8")
     return path
@@ -158,5 +195,5 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
             w.writerow({k: f"{v:.10g}" if isinstance(v, float) else ("" if v is None else v) for k, v in row.items()})
 
 
-__all__ = ["ReportSettings", "evaluate_store", "load_results", "parse_knobs", "print_progress", "save_results",
-           "summarise_store", "sweep_plan", "write_report"]
+__all__ = ["Pooled", "ReportSettings", "evaluate_store", "load_results", "parse_knobs", "pool_stores", "print_progress",
+           "save_results", "summarise_store", "sweep_plan", "write_report"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from autotts.evaluate.paired import Difference
 from autotts.evaluate.summary import Band, Comparison, StoreSummary
 from autotts.evaluate.sweep import ANCHOR, method_label, setting_label
 
@@ -51,7 +52,29 @@ def store_section(s: StoreSummary, image: str, table: str) -> str:
         parts.append("**Accuracy at matched tokens** — points gained over each baseline at the baseline's own "
                      "token counts (mean over its settings inside the method's token range; *n* = settings "
                      "compared)\n\n" + matched_table(s))
+    parts += [paired_section(m, diffs, s.confidence) for m, diffs in s.paired.items()]
     return "\n\n".join(parts)
+
+
+def paired_section(method: str, diffs: Sequence[Difference], confidence: float) -> str:
+    """ours − CMC at CMC's tokens and same β, and ours at a quarter of SC@64's tokens, with paired intervals."""
+    rows = [[d.label, fmt_tokens(d.tokens), _pct(d.ours), f"{d.base:.2f}",
+             "—" if d.value != d.value else f"{d.value:+.2f} [{d.lo:+.2f}, {d.hi:+.2f}]"] for d in diffs]
+    intro = (f"**{method_label(method)} − baseline, paired** — accuracy points at matched tokens (ours interpolated "
+             "linearly in tokens between its two bracketing β's, its dearest β above them; — = cheaper than ours' "
+             f"cheapest β), {confidence:.0%} paired bootstrap interval over questions")
+    return intro + "\n\n" + md_table(["comparison", "tokens", "ours %", "baseline %", "ours − baseline"], rows)
+
+
+def pooled_section(dataset: str, stores: Sequence[str], paired: dict[str, list[Difference]], confidence: float) -> str:
+    """The paired differences on the mean curve over a dataset's stores (questions resampled per store)."""
+    head = (f"## Mean over {len(stores)} stores / {dataset}\n\n{', '.join(stores)}: every setting's accuracy and "
+            "tokens averaged over the stores; each store's questions are resampled independently in every replicate.")
+    return "\n\n".join([head, *[paired_section(m, d, confidence) for m, d in paired.items()]])
+
+
+def _pct(x: float) -> str:
+    return "—" if x != x else f"{x:.2f}"
 
 
 def settings_table(s: StoreSummary) -> str:
@@ -127,4 +150,5 @@ def fmt_ratio(value: float, lo: float, hi: float) -> str:
     return f"{r(value)}{'×' if value != float('inf') else ''} [{r(lo)}, {r(hi)}]"
 
 
-__all__ = ["header", "md_table", "overview_table", "settings_table", "store_section"]
+__all__ = ["header", "md_table", "overview_table", "paired_section", "pooled_section", "settings_table",
+           "store_section"]

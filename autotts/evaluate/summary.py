@@ -16,6 +16,7 @@ from autotts.errors import AutottsError
 from autotts.evaluate.bootstrap import (DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, interval, resample_weights,
                                         resampled_means)
 from autotts.evaluate.frontier import matched_gain, matched_gain_samples, tokens_to_reach, tokens_to_reach_samples
+from autotts.evaluate.paired import Difference, compare
 from autotts.evaluate.sweep import ANCHOR, SettingResult, is_baseline, method_label, setting_label
 
 
@@ -66,6 +67,7 @@ class StoreSummary:
     anchor: tuple[float, float] | None  # SC@64 (accuracy %, tokens)
     matched: list[Comparison] = field(default_factory=list)  # accuracy gain at the baseline's token counts
     reach: list[Comparison] = field(default_factory=list)  # tokens to reach SC@64 accuracy, relative to its tokens
+    paired: dict[str, list[Difference]] = field(default_factory=dict)  # controller -> ours − CMC / SC@64, paired
     questions: int = 0
     episodes: int = 0
     resamples: int = DEFAULT_RESAMPLES
@@ -94,6 +96,9 @@ class StoreSummary:
     def matched_rows(self) -> list[dict[str, Any]]:
         return [{"store": self.store, "method": m.method, "baseline": m.baseline, "accuracy_gain": m.value,
                  "gain_lo": m.lo, "gain_hi": m.hi, "points": m.points} for m in self.matched]
+
+    def paired_rows(self) -> list[dict[str, Any]]:
+        return [{"store": self.store, "method": m, **d.row()} for m, diffs in self.paired.items() for d in diffs]
 
     def reach_rows(self) -> list[dict[str, Any]]:
         if self.anchor is None:
@@ -132,6 +137,7 @@ def summarise(results: Sequence[SettingResult], store: str = "", model: str = ""
         anchor=None if anchor is None else (results[anchor].accuracy, results[anchor].tokens),
         matched=_matched(results, groups, acc_s, tok_s, confidence),
         reach=[] if anchor is None else _reach(results, groups, acc_s, tok_s, anchor, confidence),
+        paired=_paired(results, groups, resamples, confidence, seed),
         questions=len(results[0].question_accuracy), episodes=results[0].episodes,
         resamples=resamples, confidence=confidence, bootstrap_seed=seed)
 
@@ -171,6 +177,14 @@ def _matched(results: Sequence[SettingResult], groups: dict[str, list[int]], acc
             lo, hi = interval(samples, confidence)
             out.append(Comparison(method, base, gain, float(lo), float(hi), n))
     return out
+
+
+def _paired(results: Sequence[SettingResult], groups: dict[str, list[int]], resamples: int, confidence: float,
+            seed: int) -> dict[str, list[Difference]]:
+    """Each controller (non-baseline method) against CMC and SC@64, when the sweep has them."""
+    if "cmc" not in groups and ANCHOR not in [(r.method, r.knob) for r in results]:
+        return {}
+    return {m: compare([results], m, "cmc", resamples, confidence, seed) for m in groups if not is_baseline(m)}
 
 
 def _reach(results: Sequence[SettingResult], groups: dict[str, list[int]], acc_s: np.ndarray, tok_s: np.ndarray,

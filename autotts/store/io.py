@@ -23,11 +23,15 @@ SUFFIXES = (".json.gz", ".json", ".pt")
 
 
 def load_store(spec: str | Path) -> ReplayStore:
-    """Load a store from a path (.json, .json.gz, .pt), a ``model/dataset`` name, or ``synthetic[:k=v,...]``."""
+    """Load a store from a path (.json, .json.gz, .pt), a ``model/dataset`` name, ``synthetic[:k=v,...]``
+    or ``shifted:MODEL`` (the synthetic stores fitted to a harder benchmark, `autotts.store.shifted`)."""
     text = str(spec)
     if text.startswith("synthetic"):
         from autotts.store.synthetic import synthetic_from_spec
         return synthetic_from_spec(text)
+    if text.startswith("shifted:"):
+        from autotts.store.shifted import shifted_from_spec
+        return shifted_from_spec(text)
     path = resolve_path(text)
     if path.name.endswith(".pt"):
         return load_compact(path)

@@ -38,7 +38,9 @@ side being the default 30 x 128 store at seeds 0-7::
     probe == final by decile of branch .04 .07 .10 .14 .18 .25 .32 .41 .56 .80
                                        .03 .05 .08 .12 .17 .24 .34 .44 .58 .79
 
-`PUBLIC_TARGETS` holds the public figures with the tolerance the tests allow.
+`PUBLIC_TARGETS` holds the public figures with the tolerance the tests allow. `autotts.store.shifted`
+holds the same generator refitted to a harder benchmark (HMMT25), one store per Qwen3 model
+(`shifted_specs()`).
 """
 
 from __future__ import annotations
@@ -136,6 +138,12 @@ def synthetic_store(questions: int = 30, branches: int = 128, delta: int = 500, 
     args = {"questions": questions, "branches": branches, "delta": delta, "seed": seed, **overrides}
     source = "synthetic:" + ",".join(f"{k}={v}" for k, v in args.items())
     return build_store(records, model="synthetic", dataset=f"seed{seed}", source=source)
+
+
+def shifted_specs() -> list[str]:
+    """Store specs of the four shifted stores (this generator fitted to HMMT25 per Qwen3 model), e.g. for validation."""
+    from autotts.store.shifted import shifted_specs as specs
+    return specs()
 
 
 def _check(questions: int, branches: int, delta: int, max_probes: int | None, params: SyntheticParams) -> None:
