@@ -1,7 +1,7 @@
 """Fuzz every kind of input file a user hands autotts: each command works or exits 2 with one line.
 
 Valid files of each kind (replay store JSON and compact .pt, questions JSONL, an export's
-manifest.json and controller.pt, a discovery checkpoint, train.py's overrides) are mutated by
+manifest.json, controller.pt (TorchScript) and controller.pt2 (torch.export), a discovery checkpoint, train.py's overrides) are mutated by
 hypothesis (tests/fuzz_mutations.py: flipped types, deleted and duplicated keys, huge,
 negative and non-finite numbers, truncation, random bytes) and handed to the real command,
 in-process: ``autotts.cli.main`` and train.py's `run_config`. A mutated input must either work
@@ -214,7 +214,8 @@ class _Other(torch.nn.Module):
 
 @settings(max_examples=16, **FUZZ)
 @given(data=st.data())
-def test_export_controller_pt(data, export, work, capsys) -> None:
+def test_export_controller_pt(data, export_pt_only, capsys) -> None:
+    export = export_pt_only  # a .pt2 beside it would be loaded instead and leave the .pt untested
     module_file = export / "controller.pt"
     good = module_file.read_bytes()
     how = data.draw(st.sampled_from(["bytes", "bytes", "linear", "other", "empty"]))
@@ -230,6 +231,44 @@ def test_export_controller_pt(data, export, work, capsys) -> None:
     finally:
         module_file.write_bytes(good)
     handled("controller.pt", rc, err, (str(module_file), str(export)), field=False)
+
+
+@pytest.fixture(scope="module")
+def export_pt_only(export, work) -> Path:
+    """The same export as written before torch.export: a manifest without 'files', and only controller.pt."""
+    out = work / "export_pt_only"
+    out.mkdir()
+    manifest = json.loads((export / "manifest.json").read_text())
+    manifest.pop("files", None)
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    (out / "controller.pt").write_bytes((export / "controller.pt").read_bytes())
+    return out
+
+
+class _Linear(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, :2] * 2
+
+
+@settings(max_examples=16, **FUZZ)
+@given(data=st.data())
+def test_export_controller_pt2(data, export, capsys) -> None:
+    """The torch.export program, which eval/run load first: damaged bytes, empty, or another program."""
+    program_file = export / "controller.pt2"
+    good = program_file.read_bytes()
+    how = data.draw(st.sampled_from(["bytes", "bytes", "bytes", "other", "empty"]))
+    try:
+        if how == "bytes":
+            program_file.write_bytes(data.draw(byte_damage(good)))
+        elif how == "empty":
+            program_file.write_bytes(b"")
+        else:
+            torch.export.save(torch.export.export(_Linear(), (torch.zeros(2, 3),)), str(program_file))
+        rc, err = run_cli(capsys, ["eval", "--controller", str(export), "--store", EVAL_STORE, "--beta", "0.5",
+                                   "--seeds", "1"])
+    finally:
+        program_file.write_bytes(good)
+    handled("controller.pt2", rc, err, (str(program_file), str(export)), field=False)
 
 
 # ---- train.py: checkpoints and overrides --------------------------------------------------------
@@ -341,7 +380,7 @@ def test_train_py_refuses_bad_overrides_and_a_truncated_checkpoint_in_one_line(w
 def test_zz_every_kind_was_fuzzed_and_handled(capsys) -> None:
     """The counts per kind (run after the fuzz tests above; prints them, and writes $AUTOTTS_FUZZ_COUNTS)."""
     kinds = ["replay store JSON", "replay store .pt", "questions JSONL", "manifest.json", "controller.pt",
-             "checkpoint", "Hydra overrides"]
+             "controller.pt2", "checkpoint", "Hydra overrides"]
     if not all(k in COUNTS for k in kinds):
         pytest.skip("run the whole module: the counts come from the fuzz tests above")
     table = {k: dict(COUNTS[k]) for k in kinds}
