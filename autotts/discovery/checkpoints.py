@@ -67,6 +67,10 @@ def read_checkpoint(path: str, key: str = "ckpt_path", resume: bool = True) -> d
         missing = [k for k in LIGHTNING_KEYS if k not in checkpoint]
         if missing:
             raise AutottsError(f"{where}: field '{missing[0]}': missing (Lightning needs it to resume)")
+        try:  # Lightning restores with torch.load's default (weights-only) unpickler, stricter than ours above
+            torch.load(path, map_location="cpu")
+        except Exception as err:
+            raise AutottsError(f"{where}: not a checkpoint Lightning can restore ({type(err).__name__})") from None
         try:
             pickle.loads(state["searcher"])  # noqa: S301 -- the checkpoint is trusted as much as torch.load trusts it
         except Exception as err:  # a damaged pickle raises any error type
