@@ -290,7 +290,7 @@ def stop_allowed(obs: Observation) -> Tensor:
 
 
 def open_before_stop() -> Rule:
-    """Veto a stop before any branch is open, and open exactly one full read instead (so the answer is a real one).
+    """Veto a stop before any branch is open, and open one as a full read instead (so the answer is a real one).
 
     Every rule engine ends with this guard: an answer with no branch read would be no answer at all.
     """
@@ -299,9 +299,9 @@ def open_before_stop() -> Rule:
         if not any_true(early):
             return
         d.cancel_stop(early)
-        # Exactly one full read, whatever the program asked to open beside its stop: the outcome then
-        # depends on the episode alone, not on the engine's slot width (a folded sweep is wider).
-        d.set_open(early, 1, full_read=True, override=True)
+        opens = d.open if d.open is not None else torch.zeros_like(obs.n_open)
+        none = early & (opens <= 0)
+        d.set_open(none, 1, full_read=True, override=True)
     return Rule("open_before_stop", fn)
 
 

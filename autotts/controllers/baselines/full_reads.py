@@ -94,4 +94,6 @@ class EarlyStoppingConsistency(RuleProgram):
         d.set_stop((obs.n_open >= mem["reads"]) | _ran_out(obs), completed_vote(obs)[0])
 
     def _read(self, obs: Observation, mem: Any, derived: dict, d: Decision) -> None:
-        d.set_open(torch.ones_like(obs.done), self.window, full_read=True)
+        # A whole window, never past the reads budget: the same as `window` for every knob >= window,
+        # and 0 below it (so the engine's open_before_stop reads one branch, whatever the slot width).
+        d.set_open(torch.ones_like(obs.done), (mem["reads"] - obs.n_open).clamp(0, self.window), full_read=True)
