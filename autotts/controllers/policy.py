@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from autotts.controllers.features import BRANCH_FEATURES, COMPLETED_FEATURES, LIVE_FEATURES, POOL_FEATURES
+from autotts.errors import AutottsError
 
 EPISODE_HEADS = ("stop", "open", "width")
 BRANCH_HEADS = ("prune", "advance", "fast")
@@ -58,6 +59,30 @@ class PolicyShape:
         """
         parts = [torch.full((math.prod(s),), name in HEAD_LEVEL) for name, s in self.layout().items()]
         return torch.cat(parts)
+
+    def frozen(self, names: tuple[str, ...] | list[str]) -> Tensor:
+        """Mask of the weights named ``param`` or ``param:head`` (e.g. ``g_br:prune``), kept at the start by a search.
+
+        A head's two Beta logits are its slice of a head-level parameter (``b_ep``/``g_ep``: stop, open, width;
+        ``b_br``/``g_br``: prune, advance, fast); this lets ES move a head's bias but not its β slope.
+        """
+        layout, mask, offsets, at = self.layout(), torch.zeros(self.size, dtype=torch.bool), {}, 0
+        for key, s in layout.items():
+            offsets[key], at = at, at + math.prod(s)
+        for name in names:
+            param, _, head = str(name).partition(":")
+            if param not in layout:
+                raise AutottsError(f"search.freeze: {name!r}: unknown weight {param!r} "
+                                   f"(expected one of {', '.join(layout)}, optionally :head)")
+            start, n = offsets[param], math.prod(layout[param])
+            if head:
+                heads_of = {"b_ep": EPISODE_HEADS, "g_ep": EPISODE_HEADS, "b_br": BRANCH_HEADS, "g_br": BRANCH_HEADS}
+                if head not in heads_of.get(param, ()):
+                    raise AutottsError(f"search.freeze: {name!r}: expected a head of {param} "
+                                       f"({', '.join(heads_of.get(param, ())) or 'none: freeze it whole'})")
+                start, n = start + 2 * heads_of[param].index(head), 2
+            mask[start:start + n] = True
+        return mask
 
     @property
     def size(self) -> int:

@@ -70,6 +70,7 @@ class SearchConfig:
     stdev_min: float = 0.01
     stdev_head: float | None = None  # spread of the head-level weights (PolicyShape.head_level); None = stdev_init
     subspace: str = "all"            # "all" weights, or only the "head" level ones (others fixed at the start)
+    freeze: tuple = ()               # weights kept at the start ("g_br:prune", "g_ep"): PolicyShape.frozen
     mutation_stdev: float = 0.05     # GA
     tournament_size: int = 4         # GA
     extra: dict = field(default_factory=dict)
@@ -95,14 +96,20 @@ def make_searcher(cfg: SearchConfig, center: Tensor, seed: int, device: str | to
     if cfg.algorithm not in ALGORITHMS:
         raise AutottsError(f"search.algorithm={cfg.algorithm!r}: expected one of {', '.join(ALGORITHMS)}")
     center = center.detach().float().to(device)
-    evaluator = Evaluator()
-    if cfg.subspace == "head":
-        if head_level is None:
-            raise AutottsError("search.subspace=head needs the policy's head-level mask")
-        evaluator, center = Evaluator(center.clone(), head_level.bool()), center[head_level.bool()]
-        head_level = torch.ones_like(center, dtype=torch.bool)  # every searched weight is head-level
-    elif cfg.subspace != "all":
+    if cfg.subspace not in ("all", "head"):
         raise AutottsError(f"search.subspace={cfg.subspace!r}: expected 'all' or 'head'")
+    if cfg.subspace == "head" and head_level is None:
+        raise AutottsError("search.subspace=head needs the policy's head-level mask")
+    searched = head_level.bool().cpu() if cfg.subspace == "head" else torch.ones(center.numel(), dtype=torch.bool)
+    if cfg.freeze:
+        if shape is None:
+            raise AutottsError("search.freeze needs the policy shape")
+        searched = searched & ~shape.frozen(cfg.freeze)
+    evaluator = Evaluator()
+    if not bool(searched.all()):
+        mask = searched.to(center.device)
+        evaluator, center = Evaluator(center.clone(), mask), center[mask]
+        head_level = head_level.bool().to(center.device)[mask] if head_level is not None else None
     spread = float(cfg.stdev_init)
     stdev: float | Tensor = cfg.stdev_init
     if head_level is not None and cfg.stdev_head is not None:

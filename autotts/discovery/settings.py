@@ -329,6 +329,7 @@ def _check(s: Settings) -> None:
         if not ok:
             raise AutottsError(message)
     _check_ranges(s)
+    s.shape.frozen(s.search.freeze)  # unknown names fail here, before imitation runs
     if s.search.algorithm == "relaxed":
         from autotts.discovery.relaxed_search import relaxed_config
         relaxed_config(s.search)  # its own keys and ranges, before anything runs
