@@ -52,7 +52,31 @@ def write_questions(path: Path, questions: list[dict] = QUESTIONS) -> Path:
     return path
 
 
-class CompletionServer:
+class LoopbackServer:
+    """A ThreadingHTTPServer on 127.0.0.1 (a free port) in a daemon thread, used as a context manager.
+
+    Subclasses give `_handler()`; `url` is the server's OpenAI-style base URL.
+    """
+
+    def _listen(self) -> None:
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class CompletionServer(LoopbackServer):
     """``POST /v1/completions`` served from a local model over real HTTP on 127.0.0.1.
 
     Each request is one fresh branch seeded with the request's seed (greedy at
@@ -68,21 +92,7 @@ class CompletionServer:
         self.backend = TransformersBackend(str(model_dir), batch_size=1)
         self.mode, self.delay, self.requests = "ok", 0.0, 0
         self._lock = threading.Lock()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-    def __enter__(self) -> "CompletionServer":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self._listen()
 
     def complete(self, body: dict) -> dict:
         from autotts.executor.backends.base import Sampling

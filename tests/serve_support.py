@@ -20,9 +20,11 @@ import time
 import urllib.error
 import urllib.request
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Iterator
+
+from online_support import LoopbackServer
 
 ROOT = Path(__file__).resolve().parents[1]
 VLLM_ENV = "AUTOTTS_VLLM_PYTHON"
@@ -145,7 +147,7 @@ class Proxy:
                                          if line and not line.startswith("#"))}
 
 
-class FaultServer:
+class FaultServer(LoopbackServer):
     """Forwards ``POST /v1/completions`` to `upstream`; requests whose prompt holds `marker` get `mode`:
 
     "500" (an HTTP 500 reply), "slow" (sleep `delay` s first), "drop" (close the connection without a reply).
@@ -156,21 +158,7 @@ class FaultServer:
         self.requests = self.faulted = 0
         self.headers: list[dict] = []
         self._lock = threading.Lock()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-    def __enter__(self) -> "FaultServer":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self._listen()
 
     def _handler(self):
         server = self

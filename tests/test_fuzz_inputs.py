@@ -212,25 +212,32 @@ class _Other(torch.nn.Module):
         return completed_x.sum(2)
 
 
-@settings(max_examples=16, **FUZZ)
-@given(data=st.data())
-def test_export_controller_pt(data, export_pt_only, capsys) -> None:
-    export = export_pt_only  # a .pt2 beside it would be loaded instead and leave the .pt untested
-    module_file = export / "controller.pt"
-    good = module_file.read_bytes()
-    how = data.draw(st.sampled_from(["bytes", "bytes", "linear", "other", "empty"]))
+def _fuzz_program_file(data, capsys, export: Path, name: str, hows: list[str], foreign) -> None:
+    """Damage `export/name` one way (`hows`; other than bytes/empty, `foreign(how, file)` writes a program
+    that is not our controller), evaluate the export, restore the file, and count the outcome."""
+    program_file = export / name
+    good = program_file.read_bytes()
+    how = data.draw(st.sampled_from(hows))
     try:
         if how == "bytes":
-            module_file.write_bytes(data.draw(byte_damage(good)))
+            program_file.write_bytes(data.draw(byte_damage(good)))
         elif how == "empty":
-            module_file.write_bytes(b"")
+            program_file.write_bytes(b"")
         else:
-            _foreign_module(how).save(str(module_file))
+            foreign(how, program_file)
         rc, err = run_cli(capsys, ["eval", "--controller", str(export), "--store", EVAL_STORE, "--beta", "0.5",
                                    "--seeds", "1"])
     finally:
-        module_file.write_bytes(good)
-    handled("controller.pt", rc, err, (str(module_file), str(export)), field=False)
+        program_file.write_bytes(good)
+    handled(name, rc, err, (str(program_file), str(export)), field=False)
+
+
+@settings(max_examples=16, **FUZZ)
+@given(data=st.data())
+def test_export_controller_pt(data, export_pt_only, capsys) -> None:
+    """TorchScript, in an export without a .pt2 (a .pt2 beside it would be loaded instead)."""
+    _fuzz_program_file(data, capsys, export_pt_only, "controller.pt", ["bytes", "bytes", "linear", "other", "empty"],
+                       lambda how, file: _foreign_module(how).save(str(file)))
 
 
 @pytest.fixture(scope="module")
@@ -254,21 +261,9 @@ class _Linear(torch.nn.Module):
 @given(data=st.data())
 def test_export_controller_pt2(data, export, capsys) -> None:
     """The torch.export program, which eval/run load first: damaged bytes, empty, or another program."""
-    program_file = export / "controller.pt2"
-    good = program_file.read_bytes()
-    how = data.draw(st.sampled_from(["bytes", "bytes", "bytes", "other", "empty"]))
-    try:
-        if how == "bytes":
-            program_file.write_bytes(data.draw(byte_damage(good)))
-        elif how == "empty":
-            program_file.write_bytes(b"")
-        else:
-            torch.export.save(torch.export.export(_Linear(), (torch.zeros(2, 3),)), str(program_file))
-        rc, err = run_cli(capsys, ["eval", "--controller", str(export), "--store", EVAL_STORE, "--beta", "0.5",
-                                   "--seeds", "1"])
-    finally:
-        program_file.write_bytes(good)
-    handled("controller.pt2", rc, err, (str(program_file), str(export)), field=False)
+    _fuzz_program_file(data, capsys, export, "controller.pt2", ["bytes", "bytes", "bytes", "other", "empty"],
+                       lambda how, file: torch.export.save(torch.export.export(_Linear(), (torch.zeros(2, 3),)),
+                                                           str(file)))
 
 
 # ---- train.py: checkpoints and overrides --------------------------------------------------------
