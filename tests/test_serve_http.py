@@ -206,12 +206,14 @@ def test_a_client_that_disconnects_stops_its_branches(proxy, faults) -> None:
 def test_a_full_queue_answers_429(upstream, faults) -> None:
     argv = ["--controller", "pp:4", "--upstream", faults.url, "--model", upstream[1], "--max-live", "1",
             "--max-queue", "1", "--retries", "0", "--timeout", "10", *BRANCH]
-    faults.mode, faults.delay, out = "slow", 0.5, {}
+    faults.mode, faults.delay, out = "slow", 1.0, {}  # each request then outlasts the other's arrival
     with Proxy(argv) as p:
         threads = [threading.Thread(target=_post, args=(p, "FAULT slow " + str(i), out, i)) for i in range(2)]
         for t in threads:
             t.start()
+        deadline = time.monotonic() + 30  # bounded: a test that waits must fail, never hang
         while p.metrics()["autotts_serve_queued_requests"] + p.metrics()["autotts_serve_live_requests"] < 2:
+            assert time.monotonic() < deadline, "the two slow requests never filled the live slot and the queue"
             time.sleep(0.02)
         r = httpx.post(f"{p.url}/completions", json={"model": upstream[1], "prompt": "one more"})
         assert r.status_code == 429 and r.json()["error"]["type"] == "rate_limit_error"
