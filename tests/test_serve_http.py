@@ -203,6 +203,14 @@ def test_a_client_that_disconnects_stops_its_branches(proxy, faults) -> None:
     assert out["after"][0] == 200 and faults.faulted == calls
 
 
+def _wait_for(ready, what: str, seconds: float = 30) -> None:
+    """Poll `ready()`; a test that waits must fail after `seconds`, never hang."""
+    end = time.monotonic() + seconds
+    while not ready():
+        assert time.monotonic() < end, f"waited {seconds:g} s for {what}"
+        time.sleep(0.02)
+
+
 def test_a_full_queue_answers_429(upstream, faults) -> None:
     argv = ["--controller", "pp:4", "--upstream", faults.url, "--model", upstream[1], "--max-live", "1",
             "--max-queue", "1", "--retries", "0", "--timeout", "10", *BRANCH]
@@ -211,10 +219,8 @@ def test_a_full_queue_answers_429(upstream, faults) -> None:
         threads = [threading.Thread(target=_post, args=(p, "FAULT slow " + str(i), out, i)) for i in range(2)]
         for t in threads:
             t.start()
-        deadline = time.monotonic() + 30  # bounded: a test that waits must fail, never hang
-        while p.metrics()["autotts_serve_queued_requests"] + p.metrics()["autotts_serve_live_requests"] < 2:
-            assert time.monotonic() < deadline, "the two slow requests never filled the live slot and the queue"
-            time.sleep(0.02)
+        _wait_for(lambda: p.metrics()["autotts_serve_queued_requests"] + p.metrics()["autotts_serve_live_requests"]
+                  >= 2, "the two slow requests to fill the live slot and the queue")
         r = httpx.post(f"{p.url}/completions", json={"model": upstream[1], "prompt": "one more"})
         assert r.status_code == 429 and r.json()["error"]["type"] == "rate_limit_error"
         for t in threads:
@@ -230,8 +236,7 @@ def test_upstream_killed_mid_request(model_dir, tmp_path) -> None:
             out: dict = {}
             t = threading.Thread(target=_post, args=(p, QUESTIONS[0]["question"], out, "k"))
             t.start()
-            while p.metrics()["autotts_serve_scheduler_rounds_total"] < 1:
-                time.sleep(0.02)
+            _wait_for(lambda: p.metrics()["autotts_serve_scheduler_rounds_total"] >= 1, "a first round")
             os.killpg(proc.pid, signal.SIGKILL)
             t.join(60)
             status, body, seconds = out["k"]
@@ -256,8 +261,8 @@ def test_sigterm_drains_in_flight_requests_then_exits(upstream, faults, tmp_path
             f"http://127.0.0.1:{port}/v1/completions", json={"model": upstream[1], "prompt": "FAULT drain"},
             timeout=60)))
         t.start()
-        while httpx.get(f"http://127.0.0.1:{port}/health").json()["live_requests"] < 1:
-            time.sleep(0.02)
+        _wait_for(lambda: httpx.get(f"http://127.0.0.1:{port}/health").json()["live_requests"] >= 1,
+                  "the request to go live")
         proc.send_signal(signal.SIGTERM)
         t.join(60)
         assert out["r"].status_code == 200 and out["r"].json()["autotts"]["tokens"] > 0
