@@ -117,3 +117,5 @@ def test_store_views_swap_the_splits_leave_a_model_out_and_append_extra_validati
     assert lomo.search_stores == ("Qwen3-0.6B/aime24", "Qwen3-1.7B/aime24", "Qwen3-8B/aime24")
     assert lomo.validation_stores[-1] == "synthetic:questions=4,seed=3" and len(lomo.validation_stores) == 5
     assert [split_of(s) for s in lomo.validation_stores] == ["aime25"] * 4 + ["synthetic"]
+    extra = settings_from(train_cfg("+experiment=math", "store.search_extra=['shifted:Qwen3-8B,seed=1']"))
+    assert extra.search_stores[-1] == "shifted:Qwen3-8B,seed=1" and len(extra.search_stores) == 5

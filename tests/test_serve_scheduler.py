@@ -145,6 +145,18 @@ def test_the_loop_thread_answers_and_drains_on_stop(backend, controllers) -> Non
         sched.submit(Episode(TEXTS[0], TEXTS[0], "esc:8"))
 
 
+def test_on_finish_runs_before_the_reply_is_visible(backend, controllers) -> None:
+    """The serve routes record the trace in on_finish: a client that fetches it right after its reply must find it."""
+    sched = _scheduler(backend, controllers)
+    seen = []
+    sched.on_finish = lambda ticket, answer, err: seen.append((ticket.future.done(), answer is None, err is None))
+    ok = sched.submit(Episode(TEXTS[0], TEXTS[0], "pp:4"))
+    late = sched.submit(Episode(TEXTS[1], TEXTS[1], "pp:4", timeout_s=0.0))
+    while not (ok.future.done() and late.future.done()):
+        sched.round()
+    assert sorted(seen) == [(False, False, True), (False, True, False)]
+
+
 def test_cat_tree_is_the_inverse_of_index_tree() -> None:
     tree = {"a": torch.arange(6).view(3, 2), "b": (torch.ones(3), torch.tensor(7)), "c": None}
     rows = [index_tree(tree, torch.tensor([i])) for i in range(3)]

@@ -57,7 +57,18 @@ def test_harder_than_the_public_default():
     assert mean_acc < 45.0
 
 
-@pytest.mark.parametrize("spec, words", [("shifted:Qwen3-99B", "unknown model"), ("shifted:", "unknown model")])
+def test_a_seed_draws_other_questions_of_the_same_shape(stores):
+    """`shifted:MODEL,seed=N`: stores to search on that share no question with the validation store."""
+    base = stores["shifted:Qwen3-4B"]
+    fresh = load_store("shifted:Qwen3-4B,seed=1")
+    assert (fresh.model, fresh.dataset, fresh.source) == ("Qwen3-4B", f"{DATASET}-s1", "shifted:Qwen3-4B,seed=1")
+    assert fresh.fingerprint != base.fingerprint and fresh.probes.shape[:2] == base.probes.shape[:2]
+    same = load_store(f"shifted:Qwen3-4B,seed={SHIFTED['Qwen3-4B'].seed}")
+    assert same.fingerprint == base.fingerprint and same.dataset == DATASET
+
+
+@pytest.mark.parametrize("spec, words", [("shifted:Qwen3-99B", "unknown model"), ("shifted:", "unknown model"),
+                                         ("shifted:Qwen3-8B,sed=1", "seed=N"), ("shifted:Qwen3-8B,seed=-1", "seed=N")])
 def test_bad_specs_give_one_line(spec, words):
     with pytest.raises(AutottsError, match=words) as err:
         load_store(spec)

@@ -9,7 +9,7 @@ API_KEY_ENV = "AUTOTTS_SERVE_API_KEY"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from autotts.executor.intervals import DEFAULT_CUE
+    from autotts.executor.options import add_sampling_arguments
 
     parser.add_argument("--controller", required=True,
                         help="NAME:KNOB (sc:8, asc:16, esc:16, pp:16, cmc[:BETA]) or an exported controller directory")
@@ -25,14 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("branches (as in autotts run)")
     g.add_argument("--n", type=int, default=64, help="branches available per request (default: %(default)s)")
     g.add_argument("--shuffle-seed", type=int, default=0, help="branch opening order seed (default: %(default)s)")
-    g.add_argument("--seed", type=int, default=0, help="default base seed of the branch seeds (default: %(default)s)")
-    g.add_argument("--delta", type=int, default=500, help="interval Δ in tokens (default: %(default)s)")
-    g.add_argument("--max-tokens", type=int, default=32768, help="token cap per branch (default: %(default)s)")
-    g.add_argument("--temperature", type=float, default=1.0, help="branch sampling temperature (default: %(default)s)")
-    g.add_argument("--top-p", type=float, default=1.0, help="branch nucleus sampling (default: %(default)s)")
-    g.add_argument("--prompt-template", default="{question}", help="prompt text (default: %(default)r)")
-    g.add_argument("--probe-cue", default=DEFAULT_CUE, help="text appended to read an answer (default: %(default)r)")
-    g.add_argument("--probe-tokens", type=int, default=16, help="greedy tokens a probe decodes (default: %(default)s)")
+    add_sampling_arguments(g)
     s = parser.add_argument_group("limits")
     s.add_argument("--concurrency", type=int, default=64, help="upstream requests in flight (default: %(default)s)")
     s.add_argument("--max-live", type=int, default=64, help="requests in rounds at once (default: %(default)s)")

@@ -115,13 +115,15 @@ def store_lists(store: dict) -> dict:
 
     With ``models``: search = each model's ``search_split`` except ``hold_out`` (leave one model out);
     validation = each model's ``valid_split``; then ``validation_extra`` (e.g. shifted synthetic stores)
-    is appended in every case -- the stores the exported generation is chosen on.
+    is appended in every case -- the stores the exported generation is chosen on -- and ``search_extra``
+    (e.g. fresh draws of the shifted generator) to the search stores.
     """
     out = dict(store)
     models = out.pop("models", None)
     search_split, valid_split, hold_out = out.pop("search_split", None), out.pop("valid_split", None), \
         out.pop("hold_out", None)
     extra = out.pop("validation_extra", None) or []
+    search_extra = out.pop("search_extra", None) or []
     if models is not None:
         if not isinstance(models, (list, tuple)) or not models or not all(isinstance(m, str) for m in models):
             raise AutottsError(f"store.models={models!r}: expected a non-empty list of model names")
@@ -134,9 +136,12 @@ def store_lists(store: dict) -> dict:
             raise AutottsError(f"store.hold_out={hold_out!r}: expected one of {', '.join(models)} or null")
         out["search"] = [f"{m}/{search_split}" for m in models if m != hold_out]
         out["validation"] = [f"{m}/{valid_split}" for m in models]
-    if not isinstance(extra, (list, tuple)) or not all(isinstance(v, str) for v in extra):
-        raise AutottsError(f"store.validation_extra={extra!r}: expected a list of store specs")
+    for key, value in (("validation_extra", extra), ("search_extra", search_extra)):
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise AutottsError(f"store.{key}={value!r}: expected a list of store specs")
     out["validation"] = list(out.get("validation") or []) + list(extra)
+    if search_extra:
+        out["search"] = list(out.get("search") or []) + list(search_extra)
     return out
 
 

@@ -31,16 +31,22 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                    help="transformers: branches per forward (default: %(default)s)")
     g.add_argument("--threads", type=int, default=None, help="transformers: torch CPU threads (default: torch's)")
     g.add_argument("--no-prefix-reuse", action="store_true", help="transformers: re-encode prefixes every interval")
-    s = parser.add_argument_group("sampling and intervals")
-    s.add_argument("--temperature", type=float, default=1.0, help="branch sampling temperature (default: %(default)s)")
-    s.add_argument("--top-p", type=float, default=1.0, help="branch nucleus sampling (default: %(default)s)")
-    s.add_argument("--seed", type=int, default=0, help="base seed of the per-branch seeds (default: %(default)s)")
-    s.add_argument("--delta", type=int, default=500, help="interval Δ in tokens (default: %(default)s)")
-    s.add_argument("--max-tokens", type=int, default=32768, help="token cap per branch (default: %(default)s)")
-    s.add_argument("--prompt-template", default="{question}",
-                   help="prompt text; {question} is replaced by the question (default: %(default)r)")
-    s.add_argument("--probe-cue", default=DEFAULT_CUE, help="text appended to read an answer (default: %(default)r)")
-    s.add_argument("--probe-tokens", type=int, default=16, help="greedy tokens a probe decodes (default: %(default)s)")
+    add_sampling_arguments(parser.add_argument_group("sampling and intervals"))
+
+
+def add_sampling_arguments(group: argparse._ArgumentGroup) -> None:
+    """What a branch contains: sampling, intervals, prompt and probe (`collect`, `run` and `serve` alike)."""
+    group.add_argument("--temperature", type=float, default=1.0,
+                       help="branch sampling temperature (default: %(default)s)")
+    group.add_argument("--top-p", type=float, default=1.0, help="branch nucleus sampling (default: %(default)s)")
+    group.add_argument("--seed", type=int, default=0, help="base seed of the per-branch seeds (default: %(default)s)")
+    group.add_argument("--delta", type=int, default=500, help="interval Δ in tokens (default: %(default)s)")
+    group.add_argument("--max-tokens", type=int, default=32768, help="token cap per branch (default: %(default)s)")
+    group.add_argument("--prompt-template", default="{question}",
+                       help="prompt text; {question} is replaced by the question (default: %(default)r)")
+    group.add_argument("--probe-cue", default=DEFAULT_CUE, help="text appended to read an answer (default: %(default)r)")
+    group.add_argument("--probe-tokens", type=int, default=16,
+                       help="greedy tokens a probe decodes (default: %(default)s)")
 
 
 def backend_from_args(args: argparse.Namespace) -> Backend:

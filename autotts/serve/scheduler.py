@@ -273,16 +273,20 @@ class Scheduler:
         stop_by = next((r.get("stop_by") for r in reversed(result.trace) if r.get("stop")), None)
         answer = Answer(result, answer_text(text, result.answer), branch, stop_by, live.ticket.id,
                         live.ticket.episode.controller, live.ticket.episode.beta)
-        if not live.ticket.future.done():
-            live.ticket.future.set_result(answer)
-        if self.on_finish:
-            self.on_finish(live.ticket, answer, None)
+        try:  # the trace and metrics first, so a client that asks for its trace right away finds it
+            if self.on_finish:
+                self.on_finish(live.ticket, answer, None)
+        finally:
+            if not live.ticket.future.done():
+                live.ticket.future.set_result(answer)
 
     def _fail(self, ticket: Ticket, err: BaseException) -> None:
-        if not ticket.future.done():
-            ticket.future.set_exception(err)
-        if self.on_finish:
-            self.on_finish(ticket, None, err)
+        try:
+            if self.on_finish:
+                self.on_finish(ticket, None, err)
+        finally:
+            if not ticket.future.done():
+                ticket.future.set_exception(err)
 
     # ---- what metrics read ----------------------------------------------------------------
 

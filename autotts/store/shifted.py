@@ -56,22 +56,38 @@ SHIFTED: dict[str, ShiftedPreset] = {
 }
 
 
-def shifted_store(model: str) -> ReplayStore:
-    """The shifted store of one Qwen3 model (named `<model>/hmmt25-shifted`, source `shifted:<model>`)."""
+def shifted_store(model: str, seed: int | None = None) -> ReplayStore:
+    """The shifted store of one Qwen3 model (named `<model>/hmmt25-shifted`, source `shifted:<model>`).
+
+    `seed` draws other questions from the same fitted generator (named `hmmt25-shifted-s<seed>`): stores
+    to search on that share the validation stores' shape but none of their questions.
+    """
     from autotts.store.synthetic import synthetic_store
     preset = SHIFTED.get(model)
     if preset is None:
         raise AutottsError(f"shifted store '{model}': unknown model (expected one of {', '.join(SHIFTED)})")
-    store = synthetic_store(questions=QUESTIONS, branches=BRANCHES, seed=preset.seed, **preset.params)
-    return replace(store, model=model, dataset=DATASET, source=f"shifted:{model}")
+    if seed is None or seed == preset.seed:
+        seed, dataset, source = preset.seed, DATASET, f"shifted:{model}"
+    else:
+        dataset, source = f"{DATASET}-s{seed}", f"shifted:{model},seed={seed}"
+    store = synthetic_store(questions=QUESTIONS, branches=BRANCHES, seed=seed, **preset.params)
+    return replace(store, model=model, dataset=dataset, source=source)
 
 
 def shifted_from_spec(spec: str) -> ReplayStore:
-    """``shifted:<model>`` -> `shifted_store(model)`."""
-    head, sep, model = (s.strip() for s in spec.partition(":"))
+    """``shifted:<model>`` -> `shifted_store(model)`; ``shifted:<model>,seed=N`` -> a fresh draw."""
+    head, sep, body = (s.strip() for s in spec.partition(":"))
+    model, _, rest = (s.strip() for s in body.partition(","))
     if head != "shifted" or not sep:
-        raise AutottsError(f"store spec '{spec}': expected 'shifted:MODEL' with MODEL in: {', '.join(SHIFTED)}")
-    return shifted_store(model)
+        raise AutottsError(f"store spec '{spec}': expected 'shifted:MODEL[,seed=N]' with MODEL in: "
+                           f"{', '.join(SHIFTED)}")
+    if not rest:
+        return shifted_store(model)
+    key, eq, value = (s.strip() for s in rest.partition("="))
+    if key != "seed" or not eq or not value.isdigit() or int(value) >= 2**32:
+        raise AutottsError(f"store spec '{spec}': expected 'shifted:MODEL,seed=N' with N an integer in 0..2^32-1, "
+                           f"got '{rest}'")
+    return shifted_store(model, int(value))
 
 
 def shifted_specs() -> list[str]:
