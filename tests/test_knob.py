@@ -119,3 +119,42 @@ def test_store_views_swap_the_splits_leave_a_model_out_and_append_extra_validati
     assert [split_of(s) for s in lomo.validation_stores] == ["aime25"] * 4 + ["synthetic"]
     extra = settings_from(train_cfg("+experiment=math", "store.search_extra=['shifted:Qwen3-8B,seed=1']"))
     assert extra.search_stores[-1] == "shifted:Qwen3-8B,seed=1" and len(extra.search_stores) == 5
+
+
+def _finalist_module(monkeypatch, holds_at_more_seeds: set[int]):
+    """Four scripted validations; the re-check at `monotone.seeds` holds for the generations given."""
+    from autotts.discovery import monotone as monotone_mod
+    settings = settings_from(train_cfg("+experiment=smoke", "logger=none", "monotone.finalists=3"))
+    module = DiscoveryModule(settings, [], [], torch.zeros(settings.shape.size))
+    module.objective, module.searcher = object(), object()
+    module.validator = _Scripted([(0.3, False), (0.2, True), (0.9, False), (0.5, False)])
+    module.validator.stores, module.validator.splits = [], []
+    monkeypatch.setattr(module_mod, "center_of", lambda searcher: torch.full((settings.shape.size,), 1.0 * module.generation))
+    for generation in range(4):
+        module.generation = generation
+        module.validate()
+    checked = []
+
+    def check(weights, *args, **kwargs):
+        checked.append(int(weights[0]))
+        return {"stores": {}, "knob": {"holds": int(weights[0]) in holds_at_more_seeds}}
+    monkeypatch.setattr(monotone_mod, "monotone_check", check)
+    return module, checked
+
+
+def test_finalists_are_rechecked_in_order_of_score_and_the_first_that_keeps_the_rule_is_exported(monkeypatch):
+    from autotts.discovery.train import _monotone
+    module, checked = _finalist_module(monkeypatch, holds_at_more_seeds={3, 1})
+    assert module.best_generation == 1                     # the validation rule's choice (the only one it kept)
+    result = _monotone(module)
+    assert checked == [2, 3]                               # 0.9 first (broken at more seeds), then 0.5 (holds)
+    assert module.best_generation == 3 and module.best_score == 0.5 and float(module.best[0]) == 3.0
+    assert [f["generation"] for f in result["finalists"]] == [2, 3] and result["knob"]["holds"]
+
+
+def test_when_no_finalist_keeps_the_rule_the_validation_rules_best_is_exported(monkeypatch):
+    from autotts.discovery.train import _monotone
+    module, checked = _finalist_module(monkeypatch, holds_at_more_seeds=set())
+    result = _monotone(module)
+    assert checked == [2, 3, 1] and module.best_generation == 1 and not result["knob"]["holds"]
+    assert [f["knob"] for f in result["finalists"]] == [False, False, False]

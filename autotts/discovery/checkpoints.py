@@ -41,6 +41,10 @@ STATE_FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "history": (lambda v: isinstance(v, list), "a list"),
     "validations": (lambda v: isinstance(v, list) and all(isinstance(x, dict) for x in v), "a list of objects"),
 }
+OPTIONAL_FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {  # absent in checkpoints from before they existed
+    "finalists": (lambda v: isinstance(v, list) and all(isinstance(x, dict) and _weights(x.get("weights"))
+                                                       for x in v), "a list of {generation, score, weights}"),
+}
 
 
 def read_checkpoint(path: str, key: str = "ckpt_path", resume: bool = True) -> dict:
@@ -62,6 +66,9 @@ def read_checkpoint(path: str, key: str = "ckpt_path", resume: bool = True) -> d
         if name not in state:
             raise AutottsError(f"{where}: field '{STATE_KEY}.{name}': missing")
         if not ok(state[name]):
+            raise AutottsError(f"{where}: field '{STATE_KEY}.{name}': expected {expected}, got {_show(state[name])}")
+    for name, (ok, expected) in OPTIONAL_FIELDS.items():
+        if name in state and not ok(state[name]):
             raise AutottsError(f"{where}: field '{STATE_KEY}.{name}': expected {expected}, got {_show(state[name])}")
     if resume:
         missing = [k for k in LIGHTNING_KEYS if k not in checkpoint]

@@ -71,6 +71,7 @@ class DiscoveryModule(pl.LightningModule):
         self.best_score = -math.inf
         self.best_generation = -1
         self.best_knob = False              # whether the best validated weights keep the knob rule
+        self.finalists: list[dict] = []     # the highest-scoring validated generations (monotone.finalists)
         self.history: list[dict] = []       # per generation: fitness of every member, metric means
         self.validations: list[dict] = []   # per validation: generation, score, β-sweep rows
         self.deadline: float | None = None  # time.monotonic() by which generations must stop (budget)
@@ -169,9 +170,10 @@ class DiscoveryModule(pl.LightningModule):
             close()
 
     def final_seconds(self) -> float:
-        """What must still fit after the next generation: a periodic and a final validation, the monotone check."""
+        """What must still fit after the next generation: a periodic and a final validation, the finalists' checks."""
         s = self.settings
-        monotone = (s.monotone.betas * s.monotone.seeds) / (len(s.validation.betas) * s.validation.seeds)
+        monotone = s.monotone.finalists * (s.monotone.betas * s.monotone.seeds) / \
+            (len(s.validation.betas) * s.validation.seeds)
         return max(60.0 * s.trainer.reserve_minutes, 1.2 * self.val_seconds * (2.0 + monotone))
 
     # ---- validation -------------------------------------------------------------------------------
@@ -207,8 +209,15 @@ class DiscoveryModule(pl.LightningModule):
                  "knob": knob, "knob_failures": list((result.knob or {}).get("failures", [])), "best": improved, "elapsed": time.monotonic() - self.started, "curve": result.curve(),
                  "rows": result.rows()}
         self.validations.append(entry)
+        self._keep_finalist(weights, result.score)
         self._log_validation(result)
         return entry
+
+    def _keep_finalist(self, weights: Tensor, score: float) -> None:
+        """Keep the `monotone.finalists` highest-scoring validated weights (re-checked at the end)."""
+        self.finalists.append({"generation": self.generation, "score": score, "weights": weights})
+        self.finalists.sort(key=lambda f: -f["score"])
+        del self.finalists[self.settings.monotone.finalists:]
 
     def _log_validation(self, result: ValidationResult) -> None:
         if self.logger is None:
@@ -231,7 +240,8 @@ class DiscoveryModule(pl.LightningModule):
         return {"generation": self.generation, "searcher": save_searcher(self.searcher),
                 "algorithm": self.settings.search.algorithm, "policy_size": self.settings.shape.size,
                 "best": self.best, "best_score": self.best_score, "best_generation": self.best_generation,
-                "best_knob": self.best_knob, "history": self.history, "validations": self.validations}
+                "best_knob": self.best_knob, "history": self.history, "validations": self.validations,
+                "finalists": self.finalists}
 
     def load_state(self, state: dict) -> None:
         s = self.settings
@@ -245,6 +255,7 @@ class DiscoveryModule(pl.LightningModule):
         self.best_generation = int(state["best_generation"])
         self.best_knob = bool(state.get("best_knob", False))
         self.history, self.validations = list(state["history"]), list(state["validations"])
+        self.finalists = list(state.get("finalists", []))
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint[STATE_KEY] = self.state()

@@ -37,6 +37,7 @@ class TrainerSettings:
 class MonotoneSettings:
     betas: int = 11
     seeds: int = 3
+    finalists: int = 1   # the best validated generations re-checked at `seeds` seeds; 1 = only the best
 
 
 @dataclass(frozen=True)
@@ -242,6 +243,7 @@ RANGES: dict[str, tuple[float, float, bool]] = {
     "objective.lambda0": (0, 1e6, True), "objective.ratio": (0, 1e12, False),
     "objective.monotone_weight": (0, 1e6, True), "objective.hold": (1, BIG, True),
     "validation.seeds": (1, 10**6, True), "monotone.betas": (11, 10**6, True), "monotone.seeds": (1, 10**6, True),
+    "monotone.finalists": (1, 1000, True),
     "imitation.episodes_per_store": (1, BIG, True), "imitation.keep": (0, 1, False),
     "imitation.steps": (0, BIG, True), "imitation.batch": (1, BIG, True), "imitation.lr": (0, 1e6, False),
     "imitation.stop_weight": (0, 1e6, True), "imitation.prune_weight": (0, 1e6, True),
