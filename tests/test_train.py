@@ -40,7 +40,7 @@ def test_smoke_run_prints_the_export_dir_last_and_writes_a_complete_manifest(smo
     assert "4 generations in" in lines[-5]
     assert ": monotone; β=1 " in lines[-4] or "NOT monotone" in lines[-4]
     assert lines[-3].startswith("  synthetic mean: worst β step")
-    assert lines[-2].startswith("  knob rule (tokens rise, no β step or β=1 loses > 0.5 points): ")
+    assert lines[-2].startswith("  knob rule (tokens rise, no β step or β=1 loses > 0.5 points; ")
     assert (export / "controller.pt").is_file()
     manifest = json.loads((export / "manifest.json").read_text())
     assert manifest["format"] == FORMAT and set(REQUIRED) <= set(manifest)
