@@ -14,6 +14,7 @@ from autotts.discovery.module import DiscoveryModule
 from autotts.discovery.objective import ObjectiveConfig, fitness_of, knob_penalty
 from autotts.discovery.settings import settings_from
 from autotts.discovery.validation import Sweep, ValidationResult
+from autotts.store.synthetic import shifted_specs
 
 BETAS = [i / 10 for i in range(11)]
 TOKENS = [1000.0 * (i + 1) for i in range(11)]
@@ -111,7 +112,8 @@ def test_a_generation_that_breaks_the_rule_is_exported_only_while_none_keeps_it(
 def test_store_views_swap_the_splits_leave_a_model_out_and_append_extra_validation_stores() -> None:
     swapped = settings_from(train_cfg("+experiment=math", "store.search_split=aime25", "store.valid_split=aime24"))
     assert swapped.search_stores == ("Qwen3-0.6B/aime25", "Qwen3-1.7B/aime25", "Qwen3-4B/aime25", "Qwen3-8B/aime25")
-    assert swapped.validation_stores == tuple(s.replace("aime25", "aime24") for s in swapped.search_stores)
+    assert swapped.validation_stores[:4] == tuple(s.replace("aime25", "aime24") for s in swapped.search_stores)
+    assert swapped.validation_stores[4:] == tuple(shifted_specs())  # the math preset's validation_extra
     lomo = settings_from(train_cfg("+experiment=math", "store.hold_out=Qwen3-4B",
                                    "store.validation_extra=['synthetic:questions=4,seed=3']"))
     assert lomo.search_stores == ("Qwen3-0.6B/aime24", "Qwen3-1.7B/aime24", "Qwen3-8B/aime24")
