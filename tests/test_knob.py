@@ -151,6 +151,7 @@ def test_finalists_are_rechecked_in_order_of_score_and_the_first_that_keeps_the_
     result = _monotone(module)
     assert checked == [2, 3]                               # 0.9 first (broken at more seeds), then 0.5 (holds)
     assert module.best_generation == 3 and module.best_score == 0.5 and float(module.best[0]) == 3.0
+    assert not module.best_knob                            # the manifest's validation verdict is generation 3's
     assert [f["generation"] for f in result["finalists"]] == [2, 3] and result["knob"]["holds"]
 
 
@@ -159,4 +160,5 @@ def test_when_no_finalist_keeps_the_rule_the_validation_rules_best_is_exported(m
     module, checked = _finalist_module(monkeypatch, holds_at_more_seeds=set())
     result = _monotone(module)
     assert checked == [2, 3, 1] and module.best_generation == 1 and not result["knob"]["holds"]
+    assert module.best_knob                                # generation 1 kept the rule at validation
     assert [f["knob"] for f in result["finalists"]] == [False, False, False]

@@ -206,16 +206,16 @@ class DiscoveryModule(pl.LightningModule):
             self.best, self.best_score, self.best_generation = weights, result.score, self.generation
             self.best_knob = knob
         entry = {"generation": self.generation, "score": result.score, "monotone_drop": result.monotone_drop,
-                 "knob": knob, "knob_failures": list((result.knob or {}).get("failures", [])), "best": improved, "elapsed": time.monotonic() - self.started, "curve": result.curve(),
-                 "rows": result.rows()}
+                 "knob": knob, "knob_failures": list((result.knob or {}).get("failures", [])), "best": improved,
+                 "elapsed": time.monotonic() - self.started, "curve": result.curve(), "rows": result.rows()}
         self.validations.append(entry)
-        self._keep_finalist(weights, result.score)
+        self._keep_finalist(weights, result.score, knob)
         self._log_validation(result)
         return entry
 
-    def _keep_finalist(self, weights: Tensor, score: float) -> None:
+    def _keep_finalist(self, weights: Tensor, score: float, knob: bool) -> None:
         """Keep the `monotone.finalists` highest-scoring validated weights (re-checked at the end)."""
-        self.finalists.append({"generation": self.generation, "score": score, "weights": weights})
+        self.finalists.append({"generation": self.generation, "score": score, "knob": knob, "weights": weights})
         self.finalists.sort(key=lambda f: -f["score"])
         del self.finalists[self.settings.monotone.finalists:]
 

@@ -21,7 +21,7 @@ def beta_grid(n: int) -> list[float]:
 def monotone_check(weights: Tensor, stores: Sequence[ReplayStore], shape: PolicyShape = PolicyShape(),
                    spec: ActionSpec = ActionSpec(), guards: Sequence[GuardSpec] = DEFAULT_GUARDS,
                    betas: int = 11, seeds: int = 3, protocol: str = "reference",
-                   splits: Sequence[str] | None = None) -> dict:
+                   splits: Sequence[str] | None = None, step_mode: str = "auto") -> dict:
     """Mean tokens (and accuracy) at `betas` grid points per store, whether tokens never decrease, and the knob rule.
 
     Returns ``{"betas": [...], "stores": {name: {"tokens", "accuracy", "monotone", "worst_drop"}},
@@ -34,7 +34,7 @@ def monotone_check(weights: Tensor, stores: Sequence[ReplayStore], shape: Policy
     out: dict = {"betas": grid, "seeds": seeds, "protocol": protocol, "stores": {}}
     split_by_name = {}
     for i, store in enumerate(stores):
-        sweep = beta_sweep(weights, store, grid, seeds, shape, spec, guards, protocol)
+        sweep = beta_sweep(weights, store, grid, seeds, shape, spec, guards, protocol, step_mode)
         drops = [a - b for a, b in zip(sweep.tokens[:-1], sweep.tokens[1:])]
         name = unique_name(out["stores"], store.name)
         out["stores"][name] = {

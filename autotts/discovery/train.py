@@ -242,19 +242,21 @@ def _monotone(module: Any) -> dict:
     from autotts.discovery.monotone import monotone_check
 
     s = module.settings
-    best = {"generation": module.best_generation, "score": module.best_score, "weights": module.best}
+    best = {"generation": module.best_generation, "score": module.best_score, "knob": module.best_knob,
+            "weights": module.best}
     others = [f for f in module.finalists if f["generation"] != best["generation"]]
     candidates = sorted([best] + others[:max(0, s.monotone.finalists - 1)], key=lambda f: -f["score"])
     checks: dict[int, dict] = {}
     for f in candidates:
         checks[f["generation"]] = monotone_check(f["weights"], module.validator.stores, s.shape, s.spec, s.guards,
                                                  s.monotone.betas, s.monotone.seeds, s.validation.protocol,
-                                                 module.validator.splits)
+                                                 module.validator.splits, s.step_mode)
         if checks[f["generation"]]["knob"]["holds"]:
             break
     else:  # none keeps the rule at these seeds: the validation rule's best
         f = best
     module.best, module.best_score, module.best_generation = f["weights"], f["score"], f["generation"]
+    module.best_knob = bool(f.get("knob", False))  # the exported generation's verdict at validation (10 seeds)
     check = checks[f["generation"]]
     check["finalists"] = [{"generation": c["generation"], "score": c["score"],
                            "knob": checks[c["generation"]]["knob"]["holds"]}

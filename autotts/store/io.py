@@ -24,7 +24,7 @@ SUFFIXES = (".json.gz", ".json", ".pt")
 
 def load_store(spec: str | Path) -> ReplayStore:
     """Load a store from a path (.json, .json.gz, .pt), a ``model/dataset`` name, ``synthetic[:k=v,...]``
-    or ``shifted:MODEL`` (the synthetic stores fitted to a harder benchmark, `autotts.store.shifted`)."""
+    or ``shifted:MODEL[,seed=N]`` (the synthetic stores fitted to a harder benchmark, `autotts.store.shifted`)."""
     text = str(spec)
     if text.startswith("synthetic"):
         from autotts.store.synthetic import synthetic_from_spec
