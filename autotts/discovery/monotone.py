@@ -8,8 +8,8 @@ from torch import Tensor
 
 from autotts.controllers.learned import DEFAULT_GUARDS, ActionSpec, GuardSpec
 from autotts.controllers.policy import PolicyShape
-from autotts.discovery.knob import knob_rule, unique_name
-from autotts.discovery.validation import beta_sweep
+from autotts.discovery.knob import unique_name
+from autotts.discovery.validation import beta_sweep, sweeps_knob
 from autotts.store.replay_store import ReplayStore
 
 
@@ -32,15 +32,15 @@ def monotone_check(weights: Tensor, stores: Sequence[ReplayStore], shape: Policy
         raise ValueError(f"monotone_check needs at least 11 β values, got {betas}")
     grid = beta_grid(betas)
     out: dict = {"betas": grid, "seeds": seeds, "protocol": protocol, "stores": {}}
-    split_by_name = {}
-    for i, store in enumerate(stores):
+    sweeps = []
+    for store in stores:
         sweep = beta_sweep(weights, store, grid, seeds, shape, spec, guards, protocol, step_mode)
         drops = [a - b for a, b in zip(sweep.tokens[:-1], sweep.tokens[1:])]
         name = unique_name(out["stores"], store.name)
         out["stores"][name] = {
             "tokens": list(sweep.tokens), "accuracy": list(sweep.accuracy),
             "monotone": all(d <= 0 for d in drops), "worst_drop": max(0.0, max(drops))}
-        split_by_name[name] = splits[i] if splits is not None else "all"
+        sweeps.append(sweep)
     out["monotone"] = all(s["monotone"] for s in out["stores"].values())
-    out["knob"] = knob_rule(grid, out["stores"], split_by_name)
+    out["knob"] = sweeps_knob(grid, sweeps, splits)
     return out

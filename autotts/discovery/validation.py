@@ -61,6 +61,17 @@ def beta_sweep(weights: Tensor, store: ReplayStore, betas: Sequence[float], seed
     return Sweep(store.name, tuple(float(b) for b in betas), tuple(acc), tuple(tok))
 
 
+def sweeps_knob(betas: Sequence[float], sweeps: Sequence[Sweep], splits: Sequence[str] | None = None) -> dict:
+    """`knob_rule` on β-sweeps, each store named by `unique_name` in order; `splits` parallel to `sweeps`."""
+    named: dict = {}
+    split_by_name = {}
+    for i, sweep in enumerate(sweeps):
+        name = unique_name(named, sweep.store)
+        named[name] = {"tokens": sweep.tokens, "accuracy": sweep.accuracy}
+        split_by_name[name] = splits[i] if splits is not None else "all"
+    return knob_rule(betas, named, split_by_name)
+
+
 @dataclass(frozen=True)
 class ValidationResult:
     score: float
@@ -111,10 +122,4 @@ class Validator:
         betas = list(self.cfg.betas)
         if len(betas) < 2 or betas != sorted(betas):
             return None
-        named: dict = {}
-        splits = {}
-        for sweep, split in zip(sweeps, self.splits):
-            name = unique_name(named, sweep.store)
-            named[name] = {"tokens": sweep.tokens, "accuracy": sweep.accuracy}
-            splits[name] = split
-        return knob_rule(betas, named, splits)
+        return sweeps_knob(betas, sweeps, self.splits)
