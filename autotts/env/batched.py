@@ -27,7 +27,7 @@ from torch import Tensor
 
 from autotts.env.episodes import Episodes
 from autotts.env.fastops import equal, flat_nonzero, gather, positive, put, rows_and
-from autotts.env.pool import add_completions, empty_pool
+from autotts.env.pool import POOL_FIELDS, add_completions, empty_pool
 from autotts.env.state import (ACTIVE, FINISH, FINISHED, KEY_OPEN, KEY_ROUND, NOT_FINISHED, PRUNED, Action, EnvState,
                                Hidden, Observation, PoolTable)
 from autotts.store.replay_store import ReplayStore
@@ -35,7 +35,6 @@ from autotts.store.replay_store import ReplayStore
 
 # Observation fields a step may write per branch (cloned once per step, then written sparsely).
 _BRANCH_FIELDS = ("status", "depth", "answer", "streak", "cost", "finish_key", "opened_round")
-_POOL_FIELDS = ("pool_winner", "pool_top1", "pool_top2", "pool_size")
 
 
 def reset(store: ReplayStore, episodes: Episodes, slots: int) -> EnvState:
@@ -113,7 +112,7 @@ def _fold_pool(obs: Observation, pool: PoolTable, flat: dict[str, Tensor], idx: 
                ) -> tuple[PoolTable, dict[str, Tensor]]:
     """New pool tallies and vote summary after the completions at flat indices `idx`."""
     pool = PoolTable(copy(pool.count), copy(pool.first))
-    summary = {k: copy(getattr(obs, k)) for k in _POOL_FIELDS}
+    summary = {k: copy(getattr(obs, k)) for k in POOL_FIELDS}
     add_completions(pool, summary, idx // obs.slots, gather(flat["answer"], idx), gather(flat["finish_key"], idx))
     return pool, summary
 
