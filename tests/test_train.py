@@ -166,6 +166,8 @@ def test_time_budget_stops_in_time_to_validate_and_export_and_the_run_resumes_ex
                   tmp_path / "resumed")
     assert [h["fitness"] for h in resumed.history] == [h["fitness"] for h in full["history"]]
     assert [v["generation"] for v in resumed.validations] == [0, 1, 2, 4]
+    elapsed = [v["elapsed"] for v in resumed.validations]  # the resumed clock goes on from the stopped run's
+    assert elapsed == sorted(elapsed) and resumed.seconds > stopped.seconds, (elapsed, stopped.seconds)
     finished = fit(dict(cfg, ckpt_path=str(resumed.checkpoint), trainer=dict(cfg["trainer"], max_minutes=0)),
                    tmp_path / "finished")  # nothing left to search: validate-once guard, export again
     assert finished.generations == 4 and len(finished.history) == 4 and len(finished.validations) == 4

@@ -44,6 +44,8 @@ STATE_FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
 OPTIONAL_FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {  # absent in checkpoints from before they existed
     "finalists": (lambda v: isinstance(v, list) and all(isinstance(x, dict) and _weights(x.get("weights"))
                                                        for x in v), "a list of {generation, score, weights}"),
+    "seconds": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1e9,
+                "seconds of search so far (a number >= 0)"),
 }
 
 

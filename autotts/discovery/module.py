@@ -241,7 +241,7 @@ class DiscoveryModule(pl.LightningModule):
                 "algorithm": self.settings.search.algorithm, "policy_size": self.settings.shape.size,
                 "best": self.best, "best_score": self.best_score, "best_generation": self.best_generation,
                 "best_knob": self.best_knob, "history": self.history, "validations": self.validations,
-                "finalists": self.finalists}
+                "finalists": self.finalists, "seconds": time.monotonic() - self.started}
 
     def load_state(self, state: dict) -> None:
         s = self.settings
@@ -256,6 +256,7 @@ class DiscoveryModule(pl.LightningModule):
         self.best_knob = bool(state.get("best_knob", False))
         self.history, self.validations = list(state["history"]), list(state["validations"])
         self.finalists = list(state.get("finalists", []))
+        self.started -= float(state.get("seconds", 0.0))  # a resumed run's clock counts the time before it too
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint[STATE_KEY] = self.state()

@@ -113,13 +113,13 @@ def fit(cfg: Mapping[str, Any], run_dir: str | Path) -> TrainResult:
     leave_process_group()  # the last collective (DDP) is behind us
     if trainer.global_rank:  # DDP: the other ranks hold the same state; rank 0 checks and exports
         return TrainResult(run_dir / "export", checkpoint, module.generation, module.best_generation,
-                           module.best_score, {}, module.validations, module.history, time.monotonic() - start,
+                           module.best_score, {}, module.validations, module.history, time.monotonic() - module.started,
                            trainer.global_rank)
     monotone = _monotone(module)
     export_dir = _export(module, search, validation, monotone, run_dir / "export")
     _log_final(logger, module, monotone, run_dir)
     return TrainResult(export_dir, checkpoint, module.generation, module.best_generation, module.best_score,
-                       monotone, module.validations, module.history, time.monotonic() - start)
+                       monotone, module.validations, module.history, time.monotonic() - module.started)
 
 
 def _load_stores(settings: Any) -> tuple[list, list]:
