@@ -162,3 +162,58 @@ def test_when_no_finalist_keeps_the_rule_the_validation_rules_best_is_exported(m
     assert checked == [2, 3, 1] and module.best_generation == 1 and not result["knob"]["holds"]
     assert module.best_knob                                # generation 1 kept the rule at validation
     assert [f["knob"] for f in result["finalists"]] == [False, False, False]
+
+
+def test_when_no_finalist_keeps_the_rule_the_first_beta_range_cut_that_keeps_it_is_exported(monkeypatch):
+    from autotts.controllers.policy import unflatten
+    from autotts.discovery import monotone as monotone_mod
+    from autotts.discovery.train import _monotone
+    module, checked = _finalist_module(monkeypatch, holds_at_more_seeds=set())
+    module.settings = settings_from(train_cfg("+experiment=smoke", "logger=none", "monotone.finalists=3",
+                                              "monotone.tops=[0.9,0.8,0.7]"))
+    tops = []
+
+    def check(weights, *args, **kwargs):  # the β-term rows carry generation x top; the rest the generation
+        top = float(unflatten(weights, module.settings.shape)["g_ep"][0]) / float(weights[0])
+        tops.append(round(top, 6))
+        return {"stores": {}, "knob": {"holds": abs(top - 0.8) < 1e-6}}
+    monkeypatch.setattr(monotone_mod, "monotone_check", check)
+    result = _monotone(module)
+    assert tops == [1.0, 1.0, 1.0, 0.9, 0.8]               # finalists 2, 3, 1 uncut; then generation 1 cut
+    assert result["beta_top"] == 0.8 and result["knob"]["holds"] and module.best_generation == 1
+    assert result["tops"] == [{"top": 0.9, "knob": False}, {"top": 0.8, "knob": True}]
+    assert [f["knob"] for f in result["finalists"]] == [False, False, False]  # the uncut verdicts
+    assert float(unflatten(module.best, module.settings.shape)["g_br"][0]) == pytest.approx(0.8)
+
+
+def test_a_finalist_that_keeps_the_rule_is_exported_uncut(monkeypatch):
+    from autotts.discovery.train import _monotone
+    module, checked = _finalist_module(monkeypatch, holds_at_more_seeds={3})
+    module.settings = settings_from(train_cfg("+experiment=smoke", "logger=none", "monotone.finalists=3",
+                                              "monotone.tops=[0.8]"))
+    result = _monotone(module)
+    assert checked == [2, 3] and result["beta_top"] == 1.0 and result["tops"] == []
+
+
+def test_scaled_weights_act_at_beta_times_top_exactly() -> None:
+    from autotts.controllers.policy import PolicyShape, heads, scale_beta, unflatten
+    shape = PolicyShape()
+    gen = torch.Generator().manual_seed(0)
+    flat = torch.randn(shape.size, generator=gen, dtype=torch.float64)
+    pool_x = torch.randn(5, shape.n_pool, generator=gen, dtype=torch.float64)
+    branch_x = torch.randn(5, 7, shape.n_branch, generator=gen, dtype=torch.float64)
+    beta = torch.tensor([0.0, 0.25, 0.5, 0.9, 1.0], dtype=torch.float64)
+    cut = scale_beta(flat, shape, 0.7)
+    for got, want in zip(heads(unflatten(cut, shape), pool_x, branch_x, beta),
+                         heads(unflatten(flat, shape), pool_x, branch_x, 0.7 * beta)):
+        torch.testing.assert_close(got, want)
+    assert not torch.equal(heads(unflatten(cut, shape), pool_x, branch_x, beta)[0],
+                           heads(unflatten(flat, shape), pool_x, branch_x, beta)[0])
+    assert torch.equal(flat, flat.clone()) and not torch.equal(cut, flat)   # the input is left as it was
+
+
+@pytest.mark.parametrize("tops", ["[1.0]", "[0]", "[fast]"])
+def test_a_beta_top_outside_zero_one_is_a_one_line_error(tops: str) -> None:
+    from autotts.errors import AutottsError
+    with pytest.raises(AutottsError, match=r"monotone.tops=.*expected values in \(0, 1\)"):
+        settings_from(train_cfg("+experiment=smoke", f"monotone.tops={tops}"))

@@ -100,6 +100,21 @@ def unflatten(flat: Tensor, shape: PolicyShape) -> dict[str, Tensor]:
     return out
 
 
+def scale_beta(flat: Tensor, shape: PolicyShape, top: float) -> Tensor:
+    """Weights that act at β·`top` when given β: the knob's range [0, 1] mapped onto [0, top].
+
+    β enters `heads` only linearly (the last input row of ``w1``, and the β terms ``g_ep``,
+    ``g_br``), so scaling those rows is exact and the exported file needs no extra input.
+    Guards outside the network (``width_by_beta``) still read the β the user gave.
+    """
+    out = flat.clone()
+    w = unflatten(out, shape)
+    w["w1"][..., -1, :].mul_(top)
+    w["g_ep"].mul_(top)
+    w["g_br"].mul_(top)
+    return out
+
+
 def grouped_matmul(x: Tensor, w: Tensor, group: Tensor | None) -> Tensor:
     """x [R, I] @ w: w is [I, O] (one policy) or [P, I, O] with `group` [R] (member of each row).
 

@@ -170,9 +170,9 @@ class DiscoveryModule(pl.LightningModule):
             close()
 
     def final_seconds(self) -> float:
-        """What must still fit after the next generation: a periodic and a final validation, the finalists' checks."""
+        """What must fit after the next generation: two validations and the finalists' and tops' re-checks."""
         s = self.settings
-        monotone = s.monotone.finalists * (s.monotone.betas * s.monotone.seeds) / \
+        monotone = (s.monotone.finalists + len(s.monotone.tops)) * (s.monotone.betas * s.monotone.seeds) / \
             (len(s.validation.betas) * s.validation.seeds)
         return max(60.0 * s.trainer.reserve_minutes, 1.2 * self.val_seconds * (2.0 + monotone))
 

@@ -38,6 +38,7 @@ class MonotoneSettings:
     betas: int = 11
     seeds: int = 3
     finalists: int = 1   # the best validated generations re-checked at `seeds` seeds; 1 = only the best
+    tops: tuple[float, ...] = ()  # when no finalist keeps the knob rule: β=1 acts as β=top (first that keeps it)
 
 
 @dataclass(frozen=True)
@@ -328,6 +329,8 @@ def _check(s: Settings) -> None:
         (s.validation.protocol in ("reference", "subsets"),
          f"validation.protocol={s.validation.protocol!r}: expected reference or subsets"),
         (s.monotone.betas >= 11, f"monotone.betas={s.monotone.betas}: expected >= 11 grid points"),
+        (all(isinstance(t, (int, float)) and not isinstance(t, bool) and 0 < t < 1 for t in s.monotone.tops),
+         f"monotone.tops={list(s.monotone.tops)}: expected values in (0, 1) (the β that β=1 acts as)"),
         (s.spec.slots >= 1 and 1 <= s.spec.max_open <= s.spec.slots and s.spec.burst >= 1,
          f"env: expected slots >= 1, 1 <= max_open <= slots, burst >= 1 (got {s.spec})"),
         (s.step_mode in STEP_MODES, f"env.step_mode={s.step_mode!r}: expected one of {', '.join(STEP_MODES)}"),

@@ -80,6 +80,12 @@ def summary(result: TrainResult) -> str:
     if len(finalists) > 1:
         lines.append("  finalists re-checked (generation: knob rule): " +
                      ", ".join(f"{f['generation']}: {'holds' if f['knob'] else 'broken'}" for f in finalists))
+    tops = result.monotone.get("tops") or []
+    if tops:
+        lines.append("  β range cut (monotone.tops: knob rule): " +
+                     ", ".join(f"[0, {t['top']:g}]: {'holds' if t['knob'] else 'broken'}" for t in tops) +
+                     (f"; exported: β=1 acts as the searched β={result.monotone['beta_top']:g}"
+                      if result.monotone.get("beta_top", 1.0) < 1.0 else "; exported uncut"))
     return "\n".join(lines)
 
 
@@ -237,8 +243,11 @@ def _monotone(module: Any) -> dict:
     The validation sweep is few seeds, so it ranks well but misjudges the knob rule (one question in
     one shuffle moves a store by 0.33 points at 10 seeds). The finalists -- the best by the validation
     rule plus the `monotone.finalists` highest scores -- are re-checked at `monotone.seeds` in order
-    of score; the first that keeps the rule is exported, else the best by the validation rule.
+    of score; the first that keeps the rule is exported. If none does, the best by the validation rule
+    is re-checked with β's range cut to [0, top] for each of `monotone.tops` (`scale_beta`; the top
+    of the curve is where the rule breaks), and the first that keeps it is exported, else that best.
     """
+    from autotts.controllers.policy import scale_beta
     from autotts.discovery.monotone import monotone_check
 
     s = module.settings
@@ -246,22 +255,32 @@ def _monotone(module: Any) -> dict:
             "weights": module.best}
     others = [f for f in module.finalists if f["generation"] != best["generation"]]
     candidates = sorted([best] + others[:max(0, s.monotone.finalists - 1)], key=lambda f: -f["score"])
+
+    def check(weights: Any) -> dict:
+        return monotone_check(weights, module.validator.stores, s.shape, s.spec, s.guards, s.monotone.betas,
+                              s.monotone.seeds, s.validation.protocol, module.validator.splits, s.step_mode)
+
     checks: dict[int, dict] = {}
     for f in candidates:
-        checks[f["generation"]] = monotone_check(f["weights"], module.validator.stores, s.shape, s.spec, s.guards,
-                                                 s.monotone.betas, s.monotone.seeds, s.validation.protocol,
-                                                 module.validator.splits, s.step_mode)
+        checks[f["generation"]] = check(f["weights"])
         if checks[f["generation"]]["knob"]["holds"]:
             break
     else:  # none keeps the rule at these seeds: the validation rule's best
         f = best
+    finalists = [{"generation": c["generation"], "score": c["score"], "knob": checks[c["generation"]]["knob"]["holds"]}
+                 for c in candidates if c["generation"] in checks]
+    verdict, top, tops = checks[f["generation"]], 1.0, []
+    for cut in s.monotone.tops if not verdict["knob"]["holds"] else ():  # cut the top of β's range
+        weights = scale_beta(best["weights"], s.shape, cut)
+        result = check(weights)
+        tops.append({"top": cut, "knob": result["knob"]["holds"]})
+        if result["knob"]["holds"]:
+            f, verdict, top = dict(best, weights=weights), result, cut
+            break
     module.best, module.best_score, module.best_generation = f["weights"], f["score"], f["generation"]
     module.best_knob = bool(f.get("knob", False))  # the exported generation's verdict at validation (10 seeds)
-    check = checks[f["generation"]]
-    check["finalists"] = [{"generation": c["generation"], "score": c["score"],
-                           "knob": checks[c["generation"]]["knob"]["holds"]}
-                          for c in candidates if c["generation"] in checks]
-    return check
+    verdict["finalists"], verdict["beta_top"], verdict["tops"] = finalists, top, tops  # beta_top 1: as searched
+    return verdict
 
 
 def _export(module: Any, search: list, validation: list, monotone: dict, directory: Path) -> Path:
