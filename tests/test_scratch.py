@@ -25,7 +25,10 @@ def test_the_scratch_preset_keeps_maths_stores_and_time_budget_and_names_no_cmc(
     # The same 15-minute budget; a scratch generation costs more (its policy opens wide), so fewer fit.
     assert {**scratch["trainer"], "generations": None} == {**math["trainer"], "generations": None}
     assert scratch["trainer"]["generations"] < math["trainer"]["generations"]
-    assert scratch["search"] == math["search"] and scratch["objective"] == math["objective"]
+    # The same search but for the freeze: Parallel-Probe's β slopes only (its prune head whole scored lower).
+    assert {**scratch["search"], "freeze": None} == {**math["search"], "freeze": None}
+    assert scratch["objective"] == math["objective"]
+    assert set(scratch["search"]["freeze"]) == set(math["search"]["freeze"]) - {"b_br:prune"}
     assert scratch["imitation"]["enabled"] and scratch["imitation"]["teachers"] == ["parallel_probe"]
     assert "cmc" not in json.dumps(scratch).lower()
     assert math["imitation"]["teachers"] == ["cmc"]  # the spy below would catch this one
