@@ -117,8 +117,12 @@ def test_store_views_swap_the_splits_leave_a_model_out_and_append_extra_validati
     lomo = settings_from(train_cfg("+experiment=math", "store.hold_out=Qwen3-4B",
                                    "store.validation_extra=['synthetic:questions=4,seed=3']"))
     assert lomo.search_stores == ("Qwen3-0.6B/aime24", "Qwen3-1.7B/aime24", "Qwen3-8B/aime24")
-    assert lomo.validation_stores[-1] == "synthetic:questions=4,seed=3" and len(lomo.validation_stores) == 5
-    assert [split_of(s) for s in lomo.validation_stores] == ["aime25"] * 4 + ["synthetic"]
+    assert lomo.validation_stores == ("Qwen3-0.6B/aime25", "Qwen3-1.7B/aime25", "Qwen3-8B/aime25",
+                                      "synthetic:questions=4,seed=3")   # nothing of Qwen3-4B chooses the export
+    strict = settings_from(train_cfg("+experiment=math", "store.hold_out=Qwen3-4B",
+                                     "store.search_extra=['shifted:Qwen3-4B,seed=1','shifted:Qwen3-8B,seed=1']"))
+    assert "shifted:Qwen3-4B" not in strict.validation_stores and len(strict.validation_stores) == 6
+    assert strict.search_stores[-1] == "shifted:Qwen3-8B,seed=1" and len(strict.search_stores) == 4
     extra = settings_from(train_cfg("+experiment=math", "store.search_extra=['shifted:Qwen3-8B,seed=1']"))
     assert extra.search_stores[-1] == "shifted:Qwen3-8B,seed=1" and len(extra.search_stores) == 5
 

@@ -115,10 +115,11 @@ def _group(cfg: Mapping[str, Any], key: str, prefix: str = "") -> dict:
 def store_lists(store: dict) -> dict:
     """``store`` with its ``search`` and ``validation`` lists, built from the views of a model set if it has one.
 
-    With ``models``: search = each model's ``search_split`` except ``hold_out`` (leave one model out);
-    validation = each model's ``valid_split``; then ``validation_extra`` (e.g. shifted synthetic stores)
-    is appended in every case -- the stores the exported generation is chosen on -- and ``search_extra``
-    (e.g. fresh draws of the shifted generator) to the search stores.
+    With ``models``: search = each model's ``search_split``, validation = each model's ``valid_split``;
+    then ``validation_extra`` (e.g. shifted synthetic stores) is appended in every case -- the stores
+    the exported generation is chosen on -- and ``search_extra`` (e.g. fresh draws of the shifted
+    generator) to the search stores. ``hold_out`` (leave one model out) drops that model's stores from
+    both lists, so nothing of it, not even its shifted store, chooses the export it is scored on.
     """
     out = dict(store)
     models = out.pop("models", None)
@@ -136,7 +137,7 @@ def store_lists(store: dict) -> dict:
             raise AutottsError(f"store.valid_split={valid_split}: must differ from store.search_split (held out)")
         if hold_out is not None and hold_out not in models:
             raise AutottsError(f"store.hold_out={hold_out!r}: expected one of {', '.join(models)} or null")
-        out["search"] = [f"{m}/{search_split}" for m in models if m != hold_out]
+        out["search"] = [f"{m}/{search_split}" for m in models]
         out["validation"] = [f"{m}/{valid_split}" for m in models]
     for key, value in (("validation_extra", extra), ("search_extra", search_extra)):
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
@@ -144,7 +145,15 @@ def store_lists(store: dict) -> dict:
     out["validation"] = list(out.get("validation") or []) + list(extra)
     if search_extra:
         out["search"] = list(out.get("search") or []) + list(search_extra)
+    if hold_out is not None:
+        for key in ("search", "validation"):
+            out[key] = [s for s in out.get(key) or [] if not _of_model(s, hold_out)]
     return out
+
+
+def _of_model(spec: str, model: str) -> bool:
+    """Whether a store spec names ``model``: ``<model>/<split>`` or ``shifted:<model>[,seed=N]``."""
+    return spec.startswith(f"{model}/") or spec.split(",")[0] == f"shifted:{model}"
 
 
 def build(cls: type, values: Mapping[str, Any], where: str) -> Any:
