@@ -268,24 +268,6 @@ def width_by_beta(lo: int, hi: int) -> Rule:
     return Rule(f"width_by_beta({lo},{hi})", fn)
 
 
-def advance_when_held() -> Rule:
-    """A round in which nothing would happen advances every active branch one interval instead.
-
-    Holding every branch, opening none and not stopping reveals nothing: it only runs the round
-    counter toward `max_rounds`, which then answers with what is known already.
-    """
-    def fn(obs: Observation, memory: Any, derived: dict, d: Decision) -> None:
-        active = obs.status == ACTIVE
-        if d.prune is not None:
-            active = active & ~d.prune
-        moving = ((d.advance > 0) & active).any(1) if d.advance is not None else torch.zeros_like(d.stop)
-        opens = (d.open > 0) if d.open is not None else torch.zeros_like(d.stop)
-        held = ~d.stop & ~moving & ~opens & active.any(1)
-        if any_true(held):
-            d.set_branch(held[:, None] & active, advance=1, override=True)
-    return Rule("advance_when_held", fn)
-
-
 def stop_when_idle() -> Rule:
     """Stop when nothing is active and nothing will be opened (no action could change the answer)."""
     def fn(obs: Observation, memory: Any, derived: dict, d: Decision) -> None:
@@ -345,7 +327,7 @@ def guard_problem(name: object, params: object) -> str | None:
 
 GUARDS: dict[str, Callable[..., Rule]] = {
     "budget_cap": budget_cap, "keep_active": keep_active, "max_branches": max_branches,
-    "width_by_beta": width_by_beta, "advance_when_held": advance_when_held,
+    "width_by_beta": width_by_beta,
     "stop_when_idle": stop_when_idle, "max_rounds": max_rounds,
 }
 
