@@ -22,7 +22,7 @@ SHORT = ["+experiment=math_scratch", "store=synthetic", "logger=none", "trainer.
 def test_the_scratch_preset_keeps_maths_stores_and_time_budget_and_names_no_cmc() -> None:
     math, scratch = train_cfg("+experiment=math"), train_cfg("+experiment=math_scratch")
     assert scratch["store"] == math["store"]
-    # The same 15-minute budget; a scratch generation costs more (its policy opens wide), so fewer fit.
+    # The same trainer and 14.5-minute safety cap; scratch keeps its own, smaller generation budget (120: README).
     assert {**scratch["trainer"], "generations": None} == {**math["trainer"], "generations": None}
     assert scratch["trainer"]["generations"] < math["trainer"]["generations"]
     # The same search but for the freeze: Parallel-Probe's β slopes only (its prune head whole scored lower).
