@@ -19,7 +19,7 @@ from torch.nn import functional as F
 
 from autotts.controllers.baselines import make_baseline
 from autotts.controllers.features import policy_inputs
-from autotts.controllers.learned import ActionSpec, width_target
+from autotts.controllers.learned import DEFAULT_GUARDS, ActionSpec, GuardSpec, width_target
 from autotts.controllers.policy import BetaPolicy, PolicyShape, beta_params, heads
 from autotts.env.episodes import random_episodes
 from autotts.env.rollout import rollout
@@ -38,6 +38,7 @@ class ImitationConfig:
     stop_weight: float = 8.0      # stops are rare: one per episode
     prune_weight: float = 8.0     # abandoning a dissenter is rarer still (~0.5% of branch decisions)
     teachers: tuple[str, ...] = ("cmc",)  # controllers imitated at every β (their samples are pooled)
+    dagger: int = 0               # rounds of labelling the learner's own states by the teachers, then refitting
 
 
 # Teachers that decide interval by interval (open, probe, prune, stop), so the heads can express them;
@@ -63,8 +64,9 @@ class _Collector:
     with the prune/advance decisions of the episode's next step.
     """
 
-    def __init__(self, beta: float, spec: ActionSpec, keep: float, generator: torch.Generator):
-        self.beta, self.spec, self.keep, self.g = beta, spec, keep, generator
+    def __init__(self, beta: float, spec: ActionSpec, keep: float, generator: torch.Generator,
+                 hold_opens: bool = True):
+        self.beta, self.spec, self.keep, self.g, self.hold_opens = beta, spec, keep, generator, hold_opens
         self.parts: list[dict[str, Tensor]] = []
         self.pending: dict[int, dict[str, Tensor]] = {}
 
@@ -83,7 +85,7 @@ class _Collector:
             if held is not None:
                 self.parts.append(dict(held, **_branch_labels(advance[i:i + 1, :b], prune[i:i + 1, :b])))
         live = ~obs.done & ~action.stop
-        open_only = live & (opened > 0) & ~(advance > 0).any(1)
+        open_only = live & (opened > 0) & ~(advance > 0).any(1) & self.hold_opens
         pick = (~obs.done & (torch.rand(obs.num_episodes, generator=self.g) < self.keep)).nonzero().squeeze(1)
         if pick.numel() == 0:
             return
@@ -122,6 +124,11 @@ def collect(stores: list[ReplayStore], cfg: ImitationConfig, spec: ActionSpec, s
                 eps = random_episodes(store, cfg.episodes_per_store, g)
                 rollout(store, eps, teacher(name, beta, spec.slots), recorder=rec)
                 parts.extend(rec.parts)
+    return pool_samples(parts)
+
+
+def pool_samples(parts: list[dict[str, Tensor]]) -> dict[str, Tensor]:
+    """One tensor per field from many sample batches, per-branch fields padded to the widest."""
     width = max(p["branch"].shape[1] for p in parts)
     out = {}
     for k in parts[0]:
@@ -199,6 +206,20 @@ def _loss(policy: BetaPolicy, d: dict[str, Tensor], spec: ActionSpec, cfg: Imita
 
 
 def imitate(stores: list[ReplayStore], shape: PolicyShape, spec: ActionSpec, init: Tensor,
-            cfg: ImitationConfig = ImitationConfig(), seed: int = 0) -> tuple[Tensor, list[float]]:
-    """Weights whose deterministic decisions approximate the teachers (default CMC(β)) on the search stores."""
-    return fit(collect(stores, cfg, spec, seed), shape, spec, cfg, init, seed)
+            cfg: ImitationConfig = ImitationConfig(), seed: int = 0,
+            guards: tuple[GuardSpec, ...] = DEFAULT_GUARDS) -> tuple[Tensor, list[float]]:
+    """Weights whose deterministic decisions approximate the teachers (default CMC(β)) on the search stores.
+
+    With `cfg.dagger` > 0, each round adds the teachers' labels of the states the
+    current weights reach (under `guards`, as ES will run them) and refits.
+    """
+    data = collect(stores, cfg, spec, seed)
+    weights, losses = fit(data, shape, spec, cfg, init, seed)
+    if cfg.dagger:
+        from autotts.discovery.dagger import relabel
+        g = torch.Generator().manual_seed(seed + 1)
+        for _ in range(cfg.dagger):
+            data = pool_samples([data, relabel(stores, weights, shape, spec, guards, cfg, g)])
+            weights, more = fit(data, shape, spec, cfg, weights, seed)
+            losses += more
+    return weights, losses

@@ -164,7 +164,8 @@ def _start_weights(settings: Any, search: list) -> torch.Tensor:
     if not settings.use_imitation or settings.ckpt_path is not None:
         return init
     from autotts.discovery.imitation import imitate
-    weights, _ = imitate(search, settings.shape, settings.spec, init, settings.imitation, settings.seed)
+    weights, _ = imitate(search, settings.shape, settings.spec, init, settings.imitation, settings.seed,
+                         settings.guards)
     return weights
 
 
