@@ -149,6 +149,7 @@ def _one_line_error(*args: str) -> str:
     (["+experiment=math", "store.hold_out=Qwen3-9B"], "store.hold_out='Qwen3-9B': expected one of Qwen3-0.6B"),
     (["+experiment=math", "store.valid_split=aime24"], "store.valid_split=aime24: must differ"),
     (["+experiment=math_scratch", "imitation.teachers=[asc]"], "imitation.teachers=['asc']: expected"),
+    (["+experiment=math", "objective.reference=asc"], "objective.reference='asc': expected ''"),
 ])
 def test_bad_config_is_one_line_and_exit_code_2(args, expected) -> None:
     assert expected in _one_line_error(*args)

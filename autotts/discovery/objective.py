@@ -6,8 +6,10 @@ minus a penalty when mean tokens fall as β grows (β must be monotone), and
 (`knob_weight`) a penalty when accuracy falls as β grows: the soft form of the
 knob rule (`autotts.discovery.knob`), beyond `knob_tolerance`.
 λ(β) = λ0 · ratio^(-β): β = 0 buys accuracy only when it is cheap, β = 1 when it
-is nearly free. Every member sees the same episodes in a generation (common
-random numbers), and all members x β values x episodes run as one rollout.
+is nearly free. With `reference` set, the λ(β) term gives way to a score at
+matched tokens against that teacher's frontier (`autotts.discovery.reference_frontier`):
+the quantity a controller is judged by. Every member sees the same episodes in a
+generation (common random numbers), and all members x β values x episodes run as one rollout.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from torch import Tensor
 from autotts.controllers.baselines import make_baseline
 from autotts.controllers.learned import DEFAULT_GUARDS, ActionSpec, GuardSpec, policy_controller
 from autotts.controllers.policy import PolicyShape
+from autotts.discovery.reference_frontier import ReferenceFrontier, reference_frontier
 from autotts.env.episodes import Episodes, concat_episodes, random_episodes, reference_episodes
 from autotts.env.rollout import Rollout, rollout
 from autotts.store.replay_store import ReplayStore, concat_stores
@@ -36,6 +39,10 @@ class ObjectiveConfig:
     knob_tolerance: float = 0.005  # accuracy (a fraction) a step may lose unpenalised (the knob rule's 0.5 points)
     hold: int = 1               # generations that share one episode batch (less ranking noise)
     stratified: bool = True     # every question in every batch (only branch orders are random)
+    reference: str = ""         # a teacher (cmc, parallel_probe): score β at matched tokens against its frontier
+    anchor: float = 0.05        # with `reference`: charge per unit of log tokens strayed from the reference's β
+    band: float = 0.2           # ... beyond this much (log tokens) either way
+    reference_seeds: int = 10   # reference-protocol shuffles of the reference's sweep
 
     def penalty(self, beta: Tensor) -> Tensor:
         return self.lambda0 * self.ratio ** (-beta)
@@ -60,6 +67,7 @@ class Objective:
         self.union, self.owner = concat_stores(stores)
         self.offsets = torch.cumsum(torch.tensor([0] + [s.num_questions for s in stores]), 0)
         self.sc64 = torch.tensor([sc64_tokens(s) for s in stores], dtype=torch.float64)
+        self.frontier = frontier_of(cfg, stores, spec.slots, self.sc64)
 
     def sample(self, generator: torch.Generator) -> Batch:
         parts = []
@@ -99,17 +107,23 @@ class Objective:
         acc, tok = _per_store(result.correct.cpu().double().view(p, nb, e), store, len(self.stores)), \
             _per_store(result.tokens.cpu().double().view(p, nb, e), store, len(self.stores))
         rel = tok / self.sc64                                           # [P, nb, S]
-        fitness, drop = fitness_of(self.cfg, acc, rel, batch.betas)
+        fitness, drop = fitness_of(self.cfg, acc, rel, batch.betas, self.frontier)
         return fitness.float(), {"accuracy": acc.mean((1, 2)), "tokens_rel": rel.mean((1, 2)),
                                  "monotone_drop": drop}
 
 
-def fitness_of(cfg: ObjectiveConfig, acc: Tensor, rel: Tensor, betas: Tensor) -> tuple[Tensor, Tensor]:
+def fitness_of(cfg: ObjectiveConfig, acc: Tensor, rel: Tensor, betas: Tensor,
+               frontier: ReferenceFrontier | None = None) -> tuple[Tensor, Tensor]:
     """(fitness [P], monotone drop [P]) from accuracy and SC@64-relative tokens [P, nb, S] at `betas` [nb].
 
-    The one definition shared by the search objective and validation.
+    The one definition shared by the search objective and validation. With a
+    reference `frontier` (of the same stores) a point scores at matched tokens
+    against it instead of paying λ(β) per token.
     """
-    score = acc - cfg.penalty(betas.double())[None, :, None] * rel
+    if frontier is None:
+        score = acc - cfg.penalty(betas.double())[None, :, None] * rel
+    else:
+        score = frontier.score(acc, rel, betas, cfg.anchor, cfg.band)
     order = betas.argsort()
     drops = (rel[:, order[:-1]] - rel[:, order[1:]]).clamp(min=0)  # tokens falling as β grows
     drop = drops.sum(1).mean(1)
@@ -134,6 +148,12 @@ def _per_store(values: Tensor, store: Tensor, n: int) -> Tensor:
     """[P, nb, E] -> [P, nb, S] means per store."""
     out = torch.zeros(values.shape[:2] + (n,), dtype=values.dtype).index_add_(2, store, values)
     return out / torch.bincount(store, minlength=n).to(values.dtype)
+
+
+def frontier_of(cfg: ObjectiveConfig, stores: list[ReplayStore], slots: int,
+                sc64: Tensor) -> ReferenceFrontier | None:
+    """The reference's frontier on `stores` when the objective scores at matched tokens, else None."""
+    return reference_frontier(stores, cfg.reference, slots, sc64, cfg.reference_seeds) if cfg.reference else None
 
 
 def sc64_tokens(store: ReplayStore, seeds: int = 100) -> float:

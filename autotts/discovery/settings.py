@@ -252,6 +252,7 @@ RANGES: dict[str, tuple[float, float, bool]] = {
     "objective.episodes_per_store": (1, BIG, True), "objective.betas": (1, 10**6, True),
     "objective.lambda0": (0, 1e6, True), "objective.ratio": (0, 1e12, False),
     "objective.monotone_weight": (0, 1e6, True), "objective.hold": (1, BIG, True),
+    "objective.anchor": (0, 1e6, True), "objective.band": (0, 1e6, True), "objective.reference_seeds": (1, BIG, True),
     "validation.seeds": (1, 10**6, True), "monotone.betas": (11, 10**6, True), "monotone.seeds": (1, 10**6, True),
     "monotone.finalists": (1, 1000, True),
     "imitation.episodes_per_store": (1, BIG, True), "imitation.keep": (0, 1, False),
@@ -325,6 +326,8 @@ def _check(s: Settings) -> None:
         (not bad_teachers and len(s.imitation.teachers) >= 1,
          f"imitation.teachers={list(s.imitation.teachers)}: expected a non-empty list of {' and '.join(TEACHERS)} "
          "(SC, ASC and ESC read whole branches in one action: no head imitates them)"),
+        (s.objective.reference in ("",) + TEACHERS,
+         f"objective.reference={s.objective.reference!r}: expected '' (the λ(β) price) or one of {', '.join(TEACHERS)}"),
         (s.trainer.generations >= 1, f"trainer.generations={s.trainer.generations}: expected >= 1"),
         (s.trainer.validate_every >= 1, f"trainer.validate_every={s.trainer.validate_every}: expected >= 1"),
         (s.trainer.max_minutes >= 0, f"trainer.max_minutes={s.trainer.max_minutes}: expected >= 0 (0 = no budget)"),

@@ -19,7 +19,7 @@ from torch import Tensor
 from autotts.controllers.learned import ActionSpec, GuardSpec, policy_controller
 from autotts.controllers.policy import PolicyShape
 from autotts.discovery.knob import knob_rule, unique_name
-from autotts.discovery.objective import ObjectiveConfig, fitness_of, sc64_tokens
+from autotts.discovery.objective import ObjectiveConfig, fitness_of, frontier_of, sc64_tokens
 from autotts.env.episodes import concat_episodes
 from autotts.env.rollout import rollout
 from autotts.evaluate.metrics import figures
@@ -108,13 +108,14 @@ class Validator:
         self.step_mode = step_mode
         self.cfg, self.objective, self.shape, self.spec, self.guards = cfg, objective, shape, spec, tuple(guards)
         self.sc64 = torch.tensor([sc64_tokens(s) for s in self.stores], dtype=torch.float64)
+        self.frontier = frontier_of(objective, self.stores, spec.slots, self.sc64)
 
     def __call__(self, weights: Tensor) -> ValidationResult:
         sweeps = tuple(beta_sweep(weights, s, self.cfg.betas, self.cfg.seeds, self.shape, self.spec, self.guards,
                                   self.cfg.protocol, self.step_mode) for s in self.stores)
         acc = torch.tensor([s.accuracy for s in sweeps], dtype=torch.float64).T[None] / 100  # [1, nb, S]
         rel = torch.tensor([s.tokens for s in sweeps], dtype=torch.float64).T[None] / self.sc64
-        fitness, drop = fitness_of(self.objective, acc, rel, torch.tensor(self.cfg.betas))
+        fitness, drop = fitness_of(self.objective, acc, rel, torch.tensor(self.cfg.betas), self.frontier)
         return ValidationResult(float(fitness[0]), float(drop[0]), sweeps, self.knob(sweeps))
 
     def knob(self, sweeps: Sequence[Sweep]) -> dict | None:
