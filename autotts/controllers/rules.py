@@ -232,8 +232,12 @@ def budget_cap(tokens: int) -> Rule:
     return Rule(f"budget_cap({tokens})", fn)
 
 
-def keep_active(k: int) -> Rule:
-    """Cancel prunes that would leave fewer than `k` active branches."""
+def keep_active(k: int, read: int = 0) -> Rule:
+    """Cancel prunes that would leave fewer than `k` active branches; a kept branch reads `read` intervals.
+
+    With read = 0 a kept branch is held: a policy whose prune head fires on every
+    branch then idles round after round until `max_rounds` (docs/discovery_diagnosis.md, item 10).
+    """
     def fn(obs: Observation, memory: Any, derived: dict, d: Decision) -> None:
         if d.prune is None:
             return
@@ -241,8 +245,8 @@ def keep_active(k: int) -> Rule:
         kept = (active & ~d.prune).sum(1)
         short = (kept < k) & (active.sum(1) > kept)
         undo = short[:, None] & d.prune
-        d.set_branch(undo, advance=d.advance, prune=False, override=True)
-    return Rule(f"keep_active({k})", fn)
+        d.set_branch(undo, advance=d.advance.clamp(min=read) if read else d.advance, prune=False, override=True)
+    return Rule(f"keep_active({k})" if not read else f"keep_active({k},read={read})", fn)
 
 
 def max_branches(m: int) -> Rule:
@@ -316,9 +320,12 @@ def guard_problem(name: object, params: object) -> str | None:
         return f"unknown guard {name!r} (this build has {', '.join(GUARDS)})"
     if not isinstance(params, dict):
         return f"params {params!r}: expected a mapping"
-    expected = list(inspect.signature(GUARDS[name]).parameters)
-    if sorted(params) != sorted(expected):
-        return f"params {sorted(params)}, expected {expected}"
+    signature = inspect.signature(GUARDS[name]).parameters
+    expected = list(signature)
+    required = [p for p in expected if signature[p].default is inspect.Parameter.empty]
+    if not set(required) <= set(params) <= set(expected):
+        return f"params {sorted(params)}, expected {expected}" + (
+            f" ({', '.join(p for p in expected if p not in required)} optional)" if required != expected else "")
     for key, value in params.items():
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_GUARD_PARAM:
             return f"param {key}={value!r}: expected an integer in 0..10^12"
