@@ -27,7 +27,10 @@ def test_the_scratch_preset_keeps_maths_stores_and_time_budget_and_names_no_cmc(
     assert scratch["trainer"]["generations"] < math["trainer"]["generations"]
     # The same search but for the freeze: Parallel-Probe's β slopes only (its prune head whole scored lower).
     assert {**scratch["search"], "freeze": None} == {**math["search"], "freeze": None}
-    assert scratch["objective"] == math["objective"]
+    # The same objective but for the reference frontier: math scores at matched tokens against
+    # Parallel-Probe's; scratch keeps the λ(β) price (with the reference its knob broke: README).
+    assert {**scratch["objective"], "reference": None} == {**math["objective"], "reference": None}
+    assert math["objective"]["reference"] == "parallel_probe" and scratch["objective"]["reference"] == ""
     assert set(scratch["search"]["freeze"]) == set(math["search"]["freeze"]) - {"b_br:prune"}
     assert scratch["imitation"]["enabled"] and scratch["imitation"]["teachers"] == ["parallel_probe"]
     assert "cmc" not in json.dumps(scratch).lower()
