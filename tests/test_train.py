@@ -150,6 +150,7 @@ def _one_line_error(*args: str) -> str:
     (["+experiment=math", "store.valid_split=aime24"], "store.valid_split=aime24: must differ"),
     (["+experiment=math_scratch", "imitation.teachers=[asc]"], "imitation.teachers=['asc']: expected"),
     (["+experiment=math", "objective.reference=asc"], "objective.reference='asc': expected ''"),
+    (["+experiment=smoke", "logger=-3"], "logger=-3: Config group override must be a string"),
 ])
 def test_bad_config_is_one_line_and_exit_code_2(args, expected) -> None:
     assert expected in _one_line_error(*args)

@@ -30,8 +30,15 @@ def check_overrides(config_dir: str, config_name: str, argv: list[str]) -> None:
         with initialize_config_dir(config_dir=str(directory), version_base="1.3"):
             compose(config_name, overrides=overrides, return_hydra_config=True)
     except (HydraException, OmegaConfBaseException, ValueError) as err:
-        print(f"train.py: error: {one_line(err)}", file=sys.stderr, flush=True)
+        print(f"train.py: error: {_naming(one_line(err), overrides)}", file=sys.stderr, flush=True)
         sys.exit(2)
+
+
+def _naming(message: str, overrides: list[str]) -> str:
+    """The message, led by the overrides when it names none of them (e.g. Hydra's "Got int" for `logger=-3`)."""
+    if any(o.split("=")[0].lstrip("+~") in message for o in overrides):
+        return message
+    return f"{' '.join(overrides)}: {message}"
 
 
 def _overrides(argv: list[str]) -> list[str] | None:
