@@ -1,11 +1,11 @@
 """DAgger for the warm start: the teachers label the states the *learner* reaches.
 
 Imitation on the teacher's own episodes never shows the heads the states their
-own mistakes lead to. The math preset's start holds every branch round after
-round at low β (docs/discovery_diagnosis.md, item 7): CMC never reaches such a
-state, so no sample says "read on" or "stop" there. Here the learner drives the
-episodes and a shadow teacher, fed the same observations, says what it would
-do; the samples join the teacher's own and the heads are refitted.
+own mistakes lead to (the math preset's start idles at low β, a state CMC never
+reaches). Here the learner drives the episodes and a shadow teacher, fed the same
+observations, says what it would do; the samples join the teacher's own and the
+heads are refitted. Off by default: on the math preset it made the start worse,
+and its labels showed that the idling was `keep_active`'s (docs/discovery_diagnosis.md, item 10).
 """
 
 from __future__ import annotations
