@@ -17,7 +17,7 @@ from torch import Tensor
 
 from autotts.controllers.learned import ActionSpec, GuardSpec, policy_controller
 from autotts.controllers.policy import PolicyShape
-from autotts.discovery.imitation import ImitationConfig, _Collector, pool_samples, teacher
+from autotts.discovery.imitation import ImitationConfig, _Collector, explicit, pool_samples, teacher
 from autotts.env.batched import step
 from autotts.env.episodes import Episodes, random_episodes
 from autotts.env.rollout import rollout
@@ -53,14 +53,12 @@ class _Shadow:
 
     def _complete_opens(self, state: EnvState, mine: Action, memory: Any) -> Action:
         obs = state.obs
-        advance = mine.advance if mine.advance is not None else torch.zeros_like(obs.depth)
-        opened = mine.open if mine.open is not None else torch.zeros_like(obs.n_open)
+        advance, prune, opened = explicit(mine, obs)
         only = (~obs.done & ~mine.stop & (opened > 0) & ~(advance > 0).any(1)).nonzero().squeeze(1)
         if only.numel() == 0:
             return mine
         after = step(self.store, index_tree(state, only), index_tree(mine, only))
         nxt, _ = self.program.act(after.obs, index_tree(memory, only))
-        prune = mine.prune if mine.prune is not None else torch.zeros_like(obs.status, dtype=torch.bool)
         advance, prune = advance.clone(), prune.clone()
         if nxt.advance is not None:
             advance[only] = nxt.advance.to(advance.dtype)

@@ -76,9 +76,7 @@ class _Collector:
     def on_action(self, state: EnvState, action: Action, reasons: tuple[str, ...], rows: Tensor) -> None:
         obs = state.obs
         b = min(obs.slots, self.spec.slots)
-        advance = action.advance if action.advance is not None else torch.zeros_like(obs.depth)
-        prune = action.prune if action.prune is not None else torch.zeros_like(obs.status, dtype=torch.bool)
-        opened = action.open if action.open is not None else torch.zeros_like(obs.n_open)
+        advance, prune, opened = explicit(action, obs)
         ids = rows.tolist()
         for i, eid in enumerate(ids):  # complete held-back widening rounds with this step's branch decisions
             held = self.pending.pop(eid, None)
@@ -99,6 +97,14 @@ class _Collector:
             rows_now = pick[now]
             self.parts.append(dict({k: v[now] for k, v in sample.items()},
                                    **_branch_labels(advance[rows_now, :b], prune[rows_now, :b])))
+
+
+def explicit(action: Action, obs) -> tuple[Tensor, Tensor, Tensor]:
+    """(advance [E,B], prune [E,B], open [E]) of `action`, its None fields (nothing asked) as zeros."""
+    advance = action.advance if action.advance is not None else torch.zeros_like(obs.depth)
+    prune = action.prune if action.prune is not None else torch.zeros_like(obs.status, dtype=torch.bool)
+    opened = action.open if action.open is not None else torch.zeros_like(obs.n_open)
+    return advance, prune, opened
 
 
 def _features(obs, pick: Tensor, b: int, beta: float) -> dict[str, Tensor]:
