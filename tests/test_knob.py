@@ -221,3 +221,23 @@ def test_a_beta_top_outside_zero_one_is_a_one_line_error(tops: str) -> None:
     from autotts.errors import AutottsError
     with pytest.raises(AutottsError, match=r"monotone.tops=.*expected values in \(0, 1\)"):
         settings_from(train_cfg("+experiment=smoke", f"monotone.tops={tops}"))
+
+
+def test_the_export_check_applies_monotone_tolerance(monkeypatch):
+    """A stricter tolerance at the export's check refuses a top gap the judged 0.5 lets through."""
+    from autotts.discovery.train import _monotone
+    from autotts.discovery.validation import sweeps_knob
+    acc = tuple(50.0 + i for i in range(10)) + (58.7,)          # β=1 is 0.3 points below β=0.9
+    sweep = Sweep("s", tuple(BETAS), acc, tuple(TOKENS))
+    assert sweeps_knob(BETAS, [sweep])["holds"] and not sweeps_knob(BETAS, [sweep], tolerance=0.25)["holds"]
+    module, _ = _finalist_module(monkeypatch, holds_at_more_seeds=set())
+    module.settings = settings_from(train_cfg("+experiment=smoke", "logger=none", "monotone.tolerance=0.25"))
+    seen = []
+    from autotts.discovery import monotone as monotone_mod
+    monkeypatch.setattr(monotone_mod, "monotone_check",
+                        lambda *args, **kwargs: seen.append(args[-1]) or {"stores": {}, "knob": {"holds": True}})
+    _monotone(module)
+    assert seen and all(t == 0.25 for t in seen)
+    from autotts.errors import AutottsError
+    with pytest.raises(AutottsError, match=r"monotone.tolerance=-1.0: expected a value in \[0, 100\]"):
+        settings_from(train_cfg("+experiment=smoke", "monotone.tolerance=-1"))

@@ -8,7 +8,7 @@ from torch import Tensor
 
 from autotts.controllers.learned import DEFAULT_GUARDS, ActionSpec, GuardSpec
 from autotts.controllers.policy import PolicyShape
-from autotts.discovery.knob import unique_name
+from autotts.discovery.knob import KNOB_TOLERANCE, unique_name
 from autotts.discovery.validation import beta_sweep, sweeps_knob
 from autotts.store.replay_store import ReplayStore
 
@@ -21,12 +21,14 @@ def beta_grid(n: int) -> list[float]:
 def monotone_check(weights: Tensor, stores: Sequence[ReplayStore], shape: PolicyShape = PolicyShape(),
                    spec: ActionSpec = ActionSpec(), guards: Sequence[GuardSpec] = DEFAULT_GUARDS,
                    betas: int = 11, seeds: int = 3, protocol: str = "reference",
-                   splits: Sequence[str] | None = None, step_mode: str = "auto") -> dict:
+                   splits: Sequence[str] | None = None, step_mode: str = "auto",
+                   tolerance: float = KNOB_TOLERANCE) -> dict:
     """Mean tokens (and accuracy) at `betas` grid points per store, whether tokens never decrease, and the knob rule.
 
     Returns ``{"betas": [...], "stores": {name: {"tokens", "accuracy", "monotone", "worst_drop"}},
     "monotone": bool, "knob": knob_rule(...)}`` (JSON-ready: it goes into the export manifest).
-    `splits` gives each store's split (parallel to `stores`) for the knob rule's split means.
+    `splits` gives each store's split (parallel to `stores`) for the knob rule's split means; `tolerance`
+    the points it allows (stricter than the judged 0.5 leaves room for the seeds this check lacks).
     """
     if betas < 11:
         raise ValueError(f"monotone_check needs at least 11 β values, got {betas}")
@@ -42,5 +44,5 @@ def monotone_check(weights: Tensor, stores: Sequence[ReplayStore], shape: Policy
             "monotone": all(d <= 0 for d in drops), "worst_drop": max(0.0, max(drops))}
         sweeps.append(sweep)
     out["monotone"] = all(s["monotone"] for s in out["stores"].values())
-    out["knob"] = sweeps_knob(grid, sweeps, splits)
+    out["knob"] = sweeps_knob(grid, sweeps, splits, tolerance)
     return out

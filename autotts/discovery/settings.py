@@ -39,6 +39,7 @@ class MonotoneSettings:
     seeds: int = 3
     finalists: int = 1   # the best validated generations re-checked at `seeds` seeds; 1 = only the best
     tops: tuple[float, ...] = ()  # when no finalist keeps the knob rule: β=1 acts as β=top (first that keeps it)
+    tolerance: float = 0.5        # points the knob rule allows at this check (the judged rule: 0.5)
 
 
 @dataclass(frozen=True)
@@ -254,7 +255,7 @@ RANGES: dict[str, tuple[float, float, bool]] = {
     "objective.monotone_weight": (0, 1e6, True), "objective.hold": (1, BIG, True),
     "objective.anchor": (0, 1e6, True), "objective.band": (0, 1e6, True), "objective.reference_seeds": (1, BIG, True),
     "validation.seeds": (1, 10**6, True), "monotone.betas": (11, 10**6, True), "monotone.seeds": (1, 10**6, True),
-    "monotone.finalists": (1, 1000, True),
+    "monotone.finalists": (1, 1000, True), "monotone.tolerance": (0, 100, True),
     "imitation.episodes_per_store": (1, BIG, True), "imitation.keep": (0, 1, False),
     "imitation.steps": (0, BIG, True), "imitation.dagger": (0, BIG, True), "imitation.batch": (1, BIG, True),
     "imitation.lr": (0, 1e6, False),

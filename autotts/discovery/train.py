@@ -259,7 +259,8 @@ def _monotone(module: Any) -> dict:
 
     def check(weights: Any) -> dict:
         return monotone_check(weights, module.validator.stores, s.shape, s.spec, s.guards, s.monotone.betas,
-                              s.monotone.seeds, s.validation.protocol, module.validator.splits, s.step_mode)
+                              s.monotone.seeds, s.validation.protocol, module.validator.splits, s.step_mode,
+                              s.monotone.tolerance)
 
     checks: dict[int, dict] = {}
     for f in candidates:

@@ -18,7 +18,7 @@ from torch import Tensor
 
 from autotts.controllers.learned import ActionSpec, GuardSpec, policy_controller
 from autotts.controllers.policy import PolicyShape
-from autotts.discovery.knob import knob_rule, unique_name
+from autotts.discovery.knob import KNOB_TOLERANCE, knob_rule, unique_name
 from autotts.discovery.objective import ObjectiveConfig, fitness_of, frontier_of, sc64_tokens
 from autotts.env.episodes import concat_episodes
 from autotts.env.rollout import rollout
@@ -61,7 +61,8 @@ def beta_sweep(weights: Tensor, store: ReplayStore, betas: Sequence[float], seed
     return Sweep(store.name, tuple(float(b) for b in betas), tuple(acc), tuple(tok))
 
 
-def sweeps_knob(betas: Sequence[float], sweeps: Sequence[Sweep], splits: Sequence[str] | None = None) -> dict:
+def sweeps_knob(betas: Sequence[float], sweeps: Sequence[Sweep], splits: Sequence[str] | None = None,
+                tolerance: float = KNOB_TOLERANCE) -> dict:
     """`knob_rule` on β-sweeps, each store named by `unique_name` in order; `splits` parallel to `sweeps`."""
     named: dict = {}
     split_by_name = {}
@@ -69,7 +70,7 @@ def sweeps_knob(betas: Sequence[float], sweeps: Sequence[Sweep], splits: Sequenc
         name = unique_name(named, sweep.store)
         named[name] = {"tokens": sweep.tokens, "accuracy": sweep.accuracy}
         split_by_name[name] = splits[i] if splits is not None else "all"
-    return knob_rule(betas, named, split_by_name)
+    return knob_rule(betas, named, split_by_name, tolerance)
 
 
 @dataclass(frozen=True)
