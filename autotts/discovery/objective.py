@@ -43,6 +43,7 @@ class ObjectiveConfig:
     anchor: float = 0.05        # with `reference`: charge per unit of log tokens strayed from the reference's β
     band: float = 0.2           # ... beyond this much (log tokens) either way
     reference_seeds: int = 10   # reference-protocol shuffles of the reference's sweep
+    anchor_reference: str = ""  # a teacher whose tokens at each β the anchor holds to ('' = `reference`'s)
 
     def penalty(self, beta: Tensor) -> Tensor:
         return self.lambda0 * self.ratio ** (-beta)
@@ -153,7 +154,9 @@ def _per_store(values: Tensor, store: Tensor, n: int) -> Tensor:
 def frontier_of(cfg: ObjectiveConfig, stores: list[ReplayStore], slots: int,
                 sc64: Tensor) -> ReferenceFrontier | None:
     """The reference's frontier on `stores` when the objective scores at matched tokens, else None."""
-    return reference_frontier(stores, cfg.reference, slots, sc64, cfg.reference_seeds) if cfg.reference else None
+    if not cfg.reference:
+        return None
+    return reference_frontier(stores, cfg.reference, slots, sc64, cfg.reference_seeds, cfg.anchor_reference)
 
 
 def sc64_tokens(store: ReplayStore, seeds: int = 100) -> float:

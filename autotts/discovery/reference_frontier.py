@@ -12,6 +12,8 @@ setting must still match the cheapest). A point whose tokens stray from the
 reference's at the same β by more than a factor e^band pays `anchor` per unit
 of log tokens beyond it, so β keeps spreading the curve over the reference's
 range instead of gathering at the one token level where the margin is widest.
+The token level may come from another teacher's sweep (`anchor_tokens`): whose
+accuracy a point must beat and whose schedule β follows are separate choices.
 """
 
 from __future__ import annotations
@@ -30,11 +32,15 @@ GRID = tuple(round(0.1 * i, 1) for i in range(11))
 
 @dataclass(frozen=True)
 class ReferenceFrontier:
-    """The reference's sweep: tokens (SC@64 units) and accuracy (fractions) [S, K] at `betas` [K]."""
+    """The reference's sweep: tokens (SC@64 units) and accuracy (fractions) [S, K] at `betas` [K].
+
+    `anchor_tokens` [S, K], when set, is the token level β is held to (default: `tokens`).
+    """
 
     betas: Tensor
     tokens: Tensor
     accuracy: Tensor
+    anchor_tokens: Tensor | None = None
 
     def accuracy_at(self, rel: Tensor) -> Tensor:
         """F(t) of each store at tokens `rel` [..., S] (sorted points, linear in tokens, clamped at both ends)."""
@@ -49,8 +55,9 @@ class ReferenceFrontier:
         return out.reshape(rel.movedim(-1, 0).shape).movedim(0, -1)
 
     def tokens_of(self, betas: Tensor) -> Tensor:
-        """The reference's tokens at `betas` [nb]: [nb, S], log-linear in β between grid points."""
-        log = self.tokens.clamp(min=1e-12).log()                                     # [S, K]
+        """The anchor's tokens at `betas` [nb]: [nb, S], log-linear in β between grid points."""
+        tokens = self.tokens if self.anchor_tokens is None else self.anchor_tokens
+        log = tokens.clamp(min=1e-12).log()                                          # [S, K]
         pos = (betas.double().clamp(0, 1) * (len(self.betas) - 1))
         lo = pos.floor().long().clamp(max=len(self.betas) - 2)
         w = (pos - lo)[:, None]
@@ -63,8 +70,18 @@ class ReferenceFrontier:
 
 
 def reference_frontier(stores: list[ReplayStore], name: str, slots: int, sc64: Tensor,
-                       seeds: int = 10) -> ReferenceFrontier:
-    """The teacher `name`'s sweep over β in 0, 0.1, …, 1 on each store (reference protocol, `seeds` shuffles)."""
+                       seeds: int = 10, anchor: str = "") -> ReferenceFrontier:
+    """The teacher `name`'s sweep over β in 0, 0.1, …, 1 on each store (reference protocol, `seeds` shuffles).
+
+    With `anchor` (another teacher), β is held to that teacher's tokens instead of `name`'s.
+    """
+    tok, acc = _sweep(stores, name, slots, sc64, seeds)
+    anchor_tok = _sweep(stores, anchor, slots, sc64, seeds)[0] if anchor and anchor != name else None
+    return ReferenceFrontier(torch.tensor(GRID, dtype=torch.float64), tok, acc, anchor_tok)
+
+
+def _sweep(stores: list[ReplayStore], name: str, slots: int, sc64: Tensor, seeds: int) -> tuple[Tensor, Tensor]:
+    """Tokens (SC@64 units) and accuracy [S, K] of teacher `name` on the β grid."""
     from autotts.discovery.imitation import teacher
 
     tok = torch.zeros(len(stores), len(GRID), dtype=torch.float64)
@@ -75,4 +92,4 @@ def reference_frontier(stores: list[ReplayStore], name: str, slots: int, sc64: T
             result = rollout(store, episodes, teacher(name, beta, slots))
             tok[i, k] = result.tokens.double().mean() / sc64[i]
             acc[i, k] = result.correct.double().mean()
-    return ReferenceFrontier(torch.tensor(GRID, dtype=torch.float64), tok, acc)
+    return tok, acc

@@ -329,6 +329,9 @@ def _check(s: Settings) -> None:
          "(SC, ASC and ESC read whole branches in one action: no head imitates them)"),
         (s.objective.reference in ("",) + TEACHERS,
          f"objective.reference={s.objective.reference!r}: expected '' (the λ(β) price) or one of {', '.join(TEACHERS)}"),
+        (s.objective.anchor_reference in ("",) + TEACHERS and (s.objective.reference or not s.objective.anchor_reference),
+         f"objective.anchor_reference={s.objective.anchor_reference!r}: expected '' or one of {', '.join(TEACHERS)}, "
+         "with objective.reference set"),
         (s.trainer.generations >= 1, f"trainer.generations={s.trainer.generations}: expected >= 1"),
         (s.trainer.validate_every >= 1, f"trainer.validate_every={s.trainer.validate_every}: expected >= 1"),
         (s.trainer.max_minutes >= 0, f"trainer.max_minutes={s.trainer.max_minutes}: expected >= 0 (0 = no budget)"),
