@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from compare_cmc import MODELS, at_tokens
 from autotts.controllers.baselines import make_baseline
 from autotts.discovery.knob import knob_rule, split_of, unique_name
 from autotts.discovery.validation import beta_sweep
+from autotts.errors import AutottsError
 from autotts.evaluate.metrics import figures
 from autotts.evaluate.runner import evaluate, protocol_episodes
 from autotts.artifact.export import load_controller, load_jit
@@ -139,7 +141,7 @@ def report_view(name: str, specs: list[str], parts, seeds: int, with_cmc: bool, 
     return rule["holds"]
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--controller", required=True)
     ap.add_argument("--views", default="aime25,aime24,unseen,shifted")
@@ -148,14 +150,18 @@ def main() -> int:
     ap.add_argument("--cmc-cache", help="JSON file that keeps CMC's sweeps between calls (CMC does not change)")
     ap.add_argument("--reference", help="reference_sweep.csv: at --seeds 100, CMC's published rows (no rollout)")
     ap.add_argument("--threads", type=int, default=1)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    parts = policy_parts(args.controller)
-    trained = {r["spec"] for r in parts[4]["training_stores"]}
-    ok = True
-    for name, specs in views(parts[4], args.views.split(",")).items():
-        ok &= report_view(name, specs, parts, args.seeds, not args.no_cmc, trained, args.cmc_cache,
-                          args.reference)
+    try:
+        parts = policy_parts(args.controller)
+        trained = {r["spec"] for r in parts[4]["training_stores"]}
+        ok = True
+        for name, specs in views(parts[4], args.views.split(",")).items():
+            ok &= report_view(name, specs, parts, args.seeds, not args.no_cmc, trained, args.cmc_cache,
+                              args.reference)
+    except AutottsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     return 0 if ok else 1
 
 
