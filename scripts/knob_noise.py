@@ -15,29 +15,24 @@ from __future__ import annotations
 
 import argparse
 import sys
-
-import torch
+from typing import Any
 
 from autotts.errors import AutottsError
 
 
-def controller_at(name: str, beta: float):
-    """The export in directory `name` at β, or the baseline `name` with knob β."""
-    from pathlib import Path
-
-    from autotts.artifact.export import load_controller
-    from autotts.controllers.baselines import make_baseline
-    return load_controller(name, beta=beta) if Path(name).is_dir() else make_baseline(name, beta)
+def controllers(name: str, betas: list[float]) -> dict[float, Any]:
+    """β -> controller: the export in directory `name` (loaded once), or the baseline `name` at knob β."""
+    from autotts.evaluate.cli_eval import controller_settings
+    return {knob if beta is None else beta: ctrl for ctrl, knob, beta in controller_settings(name, None, betas)}
 
 
-def gaps(controller: str, spec: str, lows: list[float], seeds: int, check: int) -> list[str]:
+def gaps(at: dict[float, Any], spec: str, lows: list[float], seeds: int, check: int) -> list[str]:
     from autotts.env.episodes import reference_episodes
     from autotts.env.rollout import rollout
     from autotts.store.io import load_store
     store = load_store(spec)
     episodes = reference_episodes(store, seeds=seeds)
-    correct = {b: rollout(store, episodes, controller_at(controller, b)).correct.double().view(seeds, -1)
-               for b in lows + [1.0]}
+    correct = {b: rollout(store, episodes, at[b]).correct.double().view(seeds, -1) for b in lows + [1.0]}
     lines = []
     for lo in lows:
         diff = correct[1.0] - correct[lo]                                  # [seeds, questions]
@@ -66,8 +61,9 @@ def main(argv: list[str] | None = None) -> int:
             raise AutottsError(f"--betas {args.betas!r}: expected comma-separated numbers in [0, 1)")
         if not 1 <= args.check_seeds <= args.seeds:
             raise AutottsError(f"--check-seeds {args.check_seeds}: expected 1 .. --seeds ({args.seeds})")
+        at = controllers(args.controller, lows + [1.0])
         for spec in args.stores:
-            print("\n".join(gaps(args.controller, spec, lows, args.seeds, args.check_seeds)), flush=True)
+            print("\n".join(gaps(at, spec, lows, args.seeds, args.check_seeds)), flush=True)
     except AutottsError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
