@@ -15,6 +15,7 @@ from typing import Any, Mapping
 from autotts.controllers.learned import ActionSpec, GuardSpec
 from autotts.controllers.policy import PolicyShape
 from autotts.discovery.imitation import ImitationConfig
+from autotts.discovery.knob import KNOB_TOLERANCE
 from autotts.discovery.objective import ObjectiveConfig
 from autotts.discovery.search import SearchConfig
 from autotts.discovery.validation import ValidationConfig
@@ -39,7 +40,7 @@ class MonotoneSettings:
     seeds: int = 3
     finalists: int = 1   # the best validated generations re-checked at `seeds` seeds; 1 = only the best
     tops: tuple[float, ...] = ()  # when no finalist keeps the knob rule: β=1 acts as β=top (first that keeps it)
-    tolerance: float = 0.5        # points the knob rule allows at this check (the judged rule: 0.5)
+    tolerance: float = KNOB_TOLERANCE  # points the knob rule allows at this check (the judged rule's)
 
 
 @dataclass(frozen=True)
