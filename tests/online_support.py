@@ -6,7 +6,6 @@ The tiny model is built once per test session (cached in this module).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import threading
 import time
@@ -16,8 +15,8 @@ from pathlib import Path
 from typing import Iterator
 
 import torch
+from script_support import load_script
 
-ROOT = Path(__file__).resolve().parents[1]
 QUESTIONS = [
     {"question": "What is the sum of 3 and 5 ?", "gold_answer": "12"},
     {"question": "Find the number of prime divisors of 1000 .", "answer": "2"},
@@ -29,10 +28,7 @@ _BUILT: dict[str, Path] = {}
 def tiny_model_dir(tmp_path_factory) -> Path:
     """Build the tiny model with scripts/make_tiny_model.py once per session."""
     if "dir" not in _BUILT:
-        spec = importlib.util.spec_from_file_location("make_tiny_model", ROOT / "scripts" / "make_tiny_model.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        _BUILT["dir"] = module.make_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+        _BUILT["dir"] = load_script("make_tiny_model").make_tiny_model(tmp_path_factory.mktemp("tiny-model"))
     return _BUILT["dir"]
 
 

@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
+from script_support import load_script
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "compare_cmc.py"
 STORES = ["synthetic:questions=6,branches=32,seed=1", "synthetic:questions=6,branches=32,seed=2"]
 
 
-def _script():
-    spec = importlib.util.spec_from_file_location("compare_cmc", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_cmc_against_itself_dominates_with_zero_width_and_misses_the_margin(capsys):
-    rc = _script().main(["--controller", "cmc", "--stores", *STORES, "--seeds", "3", "--resamples", "100"])
+    rc = load_script("compare_cmc").main(["--controller", "cmc", "--stores", *STORES, "--seeds", "3",
+                                          "--resamples", "100"])
     out = capsys.readouterr().out
     assert rc == 1  # +0.00 is not the +1.0 margin
     assert "dominance: ours >= CMC(β) at CMC(β)'s tokens for every β -> PASS" in out
@@ -31,6 +22,6 @@ def test_cmc_against_itself_dominates_with_zero_width_and_misses_the_margin(caps
 @pytest.mark.parametrize("argv, words", [(["--split", "hmmt"], "--split 'hmmt'"),
                                          (["--stores", "nope.json"], "nope.json")])
 def test_bad_input_is_one_line_and_exit_2(capsys, argv, words):
-    assert _script().main(["--controller", "cmc", *argv]) == 2
+    assert load_script("compare_cmc").main(["--controller", "cmc", *argv]) == 2
     err = capsys.readouterr().err
     assert words in err and len(err.strip().splitlines()) == 1

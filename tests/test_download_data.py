@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import importlib.util
 import os
 import re
 import subprocess
@@ -20,19 +19,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from script_support import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "download_data.py"
 DATA = os.environ.get("AUTOTTS_DATA")
 pytestmark = pytest.mark.skipif(not DATA, reason="needs the public stores (AUTOTTS_DATA)")
 PAIRS = [("Qwen3-4B", "aime24"), ("Qwen3-8B", "aime25")]
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("download_data", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 class Upstream:
@@ -117,14 +110,14 @@ def _shared(model: str, dataset: str) -> bytes:
 
 
 def _run(server: Upstream, root: Path, models: list[str], datasets: list[str], capsys) -> tuple[int, str, str]:
-    rc = _script().main(["--base-url", server.url, "--root", str(root), "--models", *models,
+    rc = load_script("download_data").main(["--base-url", server.url, "--root", str(root), "--models", *models,
                          "--datasets", *datasets, "--timeout", "10"])
     out = capsys.readouterr()
     return rc, out.out, out.err
 
 
 def test_recorded_sums_are_those_of_the_shared_stores() -> None:
-    script = _script()
+    script = load_script("download_data")
     assert sorted(script.SHA256) == sorted((m, d) for m in script.MODELS for d in script.DATASETS)
     for (model, dataset), digest in script.SHA256.items():
         assert hashlib.sha256(_shared(model, dataset)).hexdigest() == digest

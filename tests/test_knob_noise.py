@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
-from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "knob_noise.py"
+from script_support import load_script
+
 STORE = "synthetic:questions=6,branches=32,seed=1"
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("knob_noise", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_the_gap_over_all_seeds_is_the_difference_of_the_two_betas_accuracies(capsys):
@@ -22,7 +14,7 @@ def test_the_gap_over_all_seeds_is_the_difference_of_the_two_betas_accuracies(ca
     from autotts.env.episodes import reference_episodes
     from autotts.env.rollout import rollout
     from autotts.store.io import load_store
-    assert _script().main(["--controller", "cmc", "--stores", STORE, "--betas", "0.2", "--seeds", "6",
+    assert load_script("knob_noise").main(["--controller", "cmc", "--stores", STORE, "--betas", "0.2", "--seeds", "6",
                            "--check-seeds", "3"]) == 0
     line = capsys.readouterr().out.strip()
     got = re.search(r"gap ([+-][\d.]+) ± ([\d.]+) \(3 seeds\), ([+-][\d.]+) ± ([\d.]+) \(6 seeds\)", line)
@@ -36,8 +28,8 @@ def test_the_gap_over_all_seeds_is_the_difference_of_the_two_betas_accuracies(ca
 
 
 def test_bad_betas_and_seed_counts_are_one_line_errors(capsys):
-    assert _script().main(["--controller", "cmc", "--stores", STORE, "--betas", "1.0"]) == 2
-    assert _script().main(["--controller", "cmc", "--stores", STORE, "--check-seeds", "200"]) == 2
+    assert load_script("knob_noise").main(["--controller", "cmc", "--stores", STORE, "--betas", "1.0"]) == 2
+    assert load_script("knob_noise").main(["--controller", "cmc", "--stores", STORE, "--check-seeds", "200"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["error: --betas '1.0': expected comma-separated numbers in [0, 1)",
                    "error: --check-seeds 200: expected 1 .. --seeds (100)"]

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import openai
 import pytest
 from online_support import QUESTIONS, write_questions
+from script_support import load_script
 from serve_support import VLLM_ENV, Proxy, autotts_run, strip_trace, vllm_serve
 
 N, DELTA, MAX_TOKENS = 8, 16, 64
@@ -36,13 +37,7 @@ def vllm(tmp_path_factory):
     python = os.environ.get(VLLM_ENV)
     if not python:
         pytest.skip(f"${VLLM_ENV} is not set (.ci/run builds vLLM's virtualenv and sets it)")
-    import importlib.util
-
-    from online_support import ROOT
-    spec = importlib.util.spec_from_file_location("make_tiny_model", ROOT / "scripts" / "make_tiny_model.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    model = module.make_tiny_model(tmp_path_factory.mktemp("tiny32"), vllm=True)
+    model = load_script("make_tiny_model").make_tiny_model(tmp_path_factory.mktemp("tiny32"), vllm=True)
     with vllm_serve(python, model, tmp_path_factory.mktemp("vllm") / "vllm.log") as (url, name):
         yield url, name, model
 
