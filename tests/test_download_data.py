@@ -111,7 +111,7 @@ def _shared(model: str, dataset: str) -> bytes:
 
 def _run(server: Upstream, root: Path, models: list[str], datasets: list[str], capsys) -> tuple[int, str, str]:
     rc = load_script("download_data").main(["--base-url", server.url, "--root", str(root), "--models", *models,
-                         "--datasets", *datasets, "--timeout", "10"])
+                                            "--datasets", *datasets, "--timeout", "10"])
     out = capsys.readouterr()
     return rc, out.out, out.err
 

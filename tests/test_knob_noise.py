@@ -14,8 +14,8 @@ def test_the_gap_over_all_seeds_is_the_difference_of_the_two_betas_accuracies(ca
     from autotts.env.episodes import reference_episodes
     from autotts.env.rollout import rollout
     from autotts.store.io import load_store
-    assert load_script("knob_noise").main(["--controller", "cmc", "--stores", STORE, "--betas", "0.2", "--seeds", "6",
-                           "--check-seeds", "3"]) == 0
+    assert load_script("knob_noise").main(["--controller", "cmc", "--stores", STORE, "--betas", "0.2",
+                                           "--seeds", "6", "--check-seeds", "3"]) == 0
     line = capsys.readouterr().out.strip()
     got = re.search(r"gap ([+-][\d.]+) ± ([\d.]+) \(3 seeds\), ([+-][\d.]+) ± ([\d.]+) \(6 seeds\)", line)
     store = load_store(STORE)
