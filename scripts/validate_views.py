@@ -24,7 +24,7 @@ from compare_cmc import MODELS, at_tokens
 
 from autotts.controllers.baselines import make_baseline
 from autotts.discovery.knob import knob_rule, split_of, unique_name
-from autotts.discovery.validation import beta_sweep
+from autotts.discovery.validation import beta_sweep, controller_sweep
 from autotts.errors import AutottsError
 from autotts.evaluate.metrics import figures
 from autotts.evaluate.runner import evaluate, protocol_episodes
@@ -58,14 +58,15 @@ def views(manifest: dict, wanted: list[str]) -> dict[str, list[str]]:
 
 
 def policy_parts(controller: str):
-    """(weights, shape, spec, guards) of an export, for `beta_sweep` (one rollout per store, all β at once)."""
+    """(weights, shape, spec, guards, manifest, controller) of an export: `beta_sweep` runs the weights, or with a
+    β map (the teacher switch) `controller_sweep` the loaded controller; one rollout per store, all β at once."""
     from autotts.controllers.policy import PolicyShape
 
     ctrl = load_controller(controller)
     shape_rec = dict(ctrl.manifest["policy_shape"])
     shape_rec.pop("size", None)
     weights = load_jit(f"{controller}/controller.pt").policy.flat.detach().clone()
-    return weights, PolicyShape(**shape_rec), ctrl.spec, ctrl.guards, ctrl.manifest
+    return weights, PolicyShape(**shape_rec), ctrl.spec, ctrl.guards, ctrl.manifest, ctrl
 
 
 def reference_cmc(path: str, spec: str) -> tuple[list[float], list[float]] | None:
@@ -100,14 +101,15 @@ def cmc_sweep(store, seeds: int, cache: str | None = None) -> tuple[list[float],
 
 def report_view(name: str, specs: list[str], parts, seeds: int, with_cmc: bool, trained: set[str],
                 cache: str | None = None, reference: str | None = None) -> bool:
-    weights, shape, spec, guards, _ = parts
+    weights, shape, spec, guards, manifest, ctrl = parts
     start = time.time()
     ours: dict = {}
     splits: dict = {}
     cmc_acc, cmc_tok = [[0.0] * len(BETAS)], [[0.0] * len(BETAS)]
     for s in specs:
         store = load_store(s)
-        sw = beta_sweep(weights, store, BETAS, seeds, shape, spec, guards, "reference")
+        sw = controller_sweep(ctrl, store, BETAS, seeds) if "beta_map" in manifest else \
+            beta_sweep(weights, store, BETAS, seeds, shape, spec, guards, "reference")
         key = unique_name(ours, s)
         ours[key] = {"tokens": list(sw.tokens), "accuracy": list(sw.accuracy)}
         splits[key] = split_of(s)

@@ -29,6 +29,7 @@ from autotts.artifact.manifest import (TORCH_EXPORT, TORCHSCRIPT, check_manifest
 from autotts.controllers.learned import ActionSpec, GuardSpec, PolicyProgram
 from autotts.controllers.policy import BetaPolicy, PolicyShape, heads, vote_weights
 from autotts.controllers.rules import RuleEngine
+from autotts.controllers.switch import switch_of
 from autotts.env.state import Observation
 from autotts.errors import AutottsError
 
@@ -279,7 +280,7 @@ def load_controller(path: str | Path, beta: float | None = None, delta: int | No
         raise AutottsError(f"{directory}: no {name} in this export (it has {', '.join(files.values())})")
     module = load_program(directory / name) if name == TORCH_EXPORT else load_jit(directory / name)
     module = check_module(module, directory / name)
-    ctrl = ExportedController(module, manifest)
+    ctrl = switch_of(ExportedController(module, manifest), manifest.get("beta_map"), source)
     return ctrl if beta is None else ctrl.with_beta(beta)
 
 

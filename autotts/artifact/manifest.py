@@ -52,6 +52,7 @@ FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "validation_curve": (lambda v: isinstance(v, list), "a list of validations"),
     "default_betas": (_betas, "a non-empty list of numbers in [0, 1]"),
     "validation_stores": (_store_records, "a list of {\"spec\": store, ...}"),
+    "beta_map": (lambda v: isinstance(v, dict), "an object {betas, programs, inner} (autotts.controllers.switch)"),
 }
 ACTION_FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "slots": (_int_in(1, MAX_SLOTS), f"an integer in 1..{MAX_SLOTS}"),

@@ -170,9 +170,11 @@ class DiscoveryModule(pl.LightningModule):
             close()
 
     def final_seconds(self) -> float:
-        """What must fit after the next generation: two validations and the finalists' and tops' re-checks."""
+        """What must fit after the next generation: two validations, the finalists' and tops' re-checks, and
+        the teacher switch's two sweeps (CMC's, the policy's at its inner β) if it is on."""
         s = self.settings
-        monotone = (s.monotone.finalists + len(s.monotone.tops)) * (s.monotone.betas * s.monotone.seeds) / \
+        checks = s.monotone.finalists + len(s.monotone.tops) + 2 * s.monotone.teacher_switch
+        monotone = checks * (s.monotone.betas * s.monotone.seeds) / \
             (len(s.validation.betas) * s.validation.seeds)
         return max(60.0 * s.trainer.reserve_minutes, 1.2 * self.val_seconds * (2.0 + monotone))
 

@@ -41,6 +41,7 @@ class MonotoneSettings:
     finalists: int = 1   # the best validated generations re-checked at `seeds` seeds; 1 = only the best
     tops: tuple[float, ...] = ()  # when no finalist keeps the knob rule: β=1 acts as β=top (first that keeps it)
     tolerance: float = KNOB_TOLERANCE  # points the knob rule allows at this check (the judged rule's)
+    teacher_switch: bool = False  # run CMC at the β where the export did not beat it (autotts.discovery.teacher_map)
 
 
 @dataclass(frozen=True)

@@ -86,7 +86,19 @@ def summary(result: TrainResult) -> str:
                      ", ".join(f"[0, {t['top']:g}]: {'holds' if t['knob'] else 'broken'}" for t in tops) +
                      (f"; exported: β=1 acts as the searched β={result.monotone['beta_top']:g}"
                       if result.monotone.get("beta_top", 1.0) < 1.0 else "; exported uncut"))
+    switch = result.monotone.get("switch")
+    if switch:
+        lines.append("  " + switch_line(switch))
     return "\n".join(lines)
+
+
+def switch_line(switch: dict) -> str:
+    """One line on `monotone.teacher_switch`: where CMC runs, where the policy does, and whether it was kept."""
+    rows = switch["rows"]
+    spans = ", ".join(f"{r['beta']:g}" + (f"->{r['inner']:g}" if r["program"] == "policy" else "") for r in rows
+                      if r["program"] == "policy") or "none"
+    head = f"teacher switch (monotone.teacher_switch): policy at β {spans} (->: its own β), CMC elsewhere"
+    return head + ("; exported (the curve above is the switched one)" if switch["used"] else f"; not used: {switch['why']}")
 
 
 def fit(cfg: Mapping[str, Any], run_dir: str | Path) -> TrainResult:
@@ -122,6 +134,8 @@ def fit(cfg: Mapping[str, Any], run_dir: str | Path) -> TrainResult:
                            module.best_score, {}, module.validations, module.history, time.monotonic() - module.started,
                            trainer.global_rank)
     monotone = _monotone(module)
+    if settings.monotone.teacher_switch:
+        monotone = _switch(module, monotone)
     export_dir = _export(module, search, validation, monotone, run_dir / "export")
     _log_final(logger, module, monotone, run_dir)
     return TrainResult(export_dir, checkpoint, module.generation, module.best_generation, module.best_score,
@@ -285,6 +299,15 @@ def _monotone(module: Any) -> dict:
     return verdict
 
 
+def _switch(module: Any, verdict: dict) -> dict:
+    """`monotone.teacher_switch`: CMC wherever the exported weights did not beat it (`autotts.discovery.teacher_map`)."""
+    from autotts.discovery.teacher_map import switch_check
+
+    s = module.settings
+    return switch_check(verdict, module.best, module.validator.stores, module.validator.splits, s.shape, s.spec,
+                        s.guards, s.monotone.seeds, s.validation.protocol, s.step_mode, s.monotone.tolerance)
+
+
 def _export(module: Any, search: list, validation: list, monotone: dict, directory: Path) -> Path:
     from autotts.controllers.policy import BRANCH_HEADS, EPISODE_HEADS
     from autotts.artifact.export import export_controller, guard_records
@@ -304,7 +327,8 @@ def _export(module: Any, search: list, validation: list, monotone: dict, directo
         search={"algorithm": s.search.algorithm, "popsize": s.search.popsize, "generations": module.generation,
                 "seed": s.seed, "imitation_warm_start": s.use_imitation and s.init is None, "init": s.init},
         best={"generation": module.best_generation, "validation_score": module.best_score,
-              "validation_knob": module.best_knob})
+              "validation_knob": module.best_knob},
+        **({"beta_map": monotone["switch"]["beta_map"]} if monotone.get("switch", {}).get("used") else {}))
     return export_controller(module.best, s.shape, directory, manifest)
 
 

@@ -48,11 +48,32 @@ def beta_sweep(weights: Tensor, store: ReplayStore, betas: Sequence[float], seed
                spec: ActionSpec, guards: Sequence[GuardSpec], protocol: str = "reference", step_mode: str = "auto"
                ) -> Sweep:
     """One rollout of every β x protocol episode of `store` with a single policy (weights [D])."""
+    ctrl = policy_controller(weights.detach().to(store.device), shape, spec, tuple(guards))
+    return _folded_sweep(store, betas, seeds, protocol, lambda beta: (ctrl, {"beta": beta}), step_mode)
+
+
+def controller_sweep(ctrl, store: ReplayStore, betas: Sequence[float], seeds: int, protocol: str = "reference",
+                     step_mode: str = "auto") -> Sweep:
+    """`beta_sweep` of any controller taking a per-episode ``beta`` context (e.g. an export with a β map)."""
+    return _folded_sweep(store, betas, seeds, protocol, lambda beta: (ctrl, {"beta": beta}), step_mode)
+
+
+def cmc_sweep(store: ReplayStore, betas: Sequence[float], seeds: int, protocol: str = "reference",
+              step_mode: str = "auto") -> Sweep:
+    """`beta_sweep` of CMC (its β per episode): the teacher the export's switch compares with."""
+    from autotts.controllers.baselines import make_baseline
+
+    return _folded_sweep(store, betas, seeds, protocol, lambda beta: (make_baseline("cmc", beta.double()), None),
+                         step_mode)
+
+
+def _folded_sweep(store: ReplayStore, betas: Sequence[float], seeds: int, protocol: str, make, step_mode: str
+                  ) -> Sweep:
+    """Every β x protocol episode in one rollout; `make(per-row β)` gives (controller, context)."""
     episodes = protocol_episodes(store, protocol, seeds)
     n = len(episodes)
-    beta = torch.tensor([float(b) for b in betas]).repeat_interleave(n)
-    ctrl = policy_controller(weights.detach().to(store.device), shape, spec, tuple(guards))
-    result = rollout(store, concat_episodes([episodes] * len(betas)), ctrl, context={"beta": beta}, step_mode=step_mode)
+    ctrl, context = make(torch.tensor([float(b) for b in betas]).repeat_interleave(n))
+    result = rollout(store, concat_episodes([episodes] * len(betas)), ctrl, context=context, step_mode=step_mode)
     acc, tok = [], []
     for part in result.split(len(betas)):
         fig = figures(part, episodes)
