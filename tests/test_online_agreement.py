@@ -36,7 +36,8 @@ from autotts.store import load_store
 from autotts.store.autotts_json import read_records
 
 N, DELTA, MAX_TOKENS = 8, 16, 96
-SPECS = ["sc:8", "sc:3", "asc:8", "esc:8", "pp:4", "pp:8", "cmc:0.0", "cmc:0.5", "cmc:1.0", "walker", "policy"]
+SPECS = ["sc:8", "sc:3", "asc:8", "esc:8", "pp:4", "pp:8", "cmc:0.0", "cmc:0.5", "cmc:1.0", "walker", "policy",
+         "switch:cmc", "switch:policy"]
 
 
 class ProbeWalker(RuleProgram):
@@ -71,6 +72,11 @@ def make_controller(spec: str):
         return RuleEngine(ProbeWalker())
     if spec == "policy":  # the learned-controller path: features -> Beta heads -> rules -> guards
         return policy_controller(initial_weights(PolicyShape(), seed=2, scale=0.5))
+    if spec.startswith("switch:"):  # the teacher switch at β = 0.5: CMC(0.7), or the policy at its β = 0.8
+        from autotts.controllers.switch import BetaMap, TeacherSwitch
+        middle = spec.split(":")[1]
+        beta_map = BetaMap((0.0, 0.5, 1.0), ("policy", middle, "cmc"), (0.2, 0.7 if middle == "cmc" else 0.8, 1.0))
+        return TeacherSwitch(make_controller("policy"), beta_map)
     return controller_from_spec(spec)
 
 

@@ -109,7 +109,9 @@ def switch_check(verdict: dict, weights: Tensor, stores: Sequence[ReplayStore], 
               for n, w in zip(names, switched)}
     rises = all(c["monotone"] for c in curves.values())
     if not (rises and knob["holds"]):
-        out["switch"]["why"] = "the switched curve " + ("breaks the knob rule" if rises else "spends less at a higher β")
+        out["switch"]["why"] = "the switched curve " + (
+            "breaks the knob rule: " + "; ".join(knob["failures"]) if rises else "spends less at a higher β")
+        out["switch"]["switched"] = {"stores": curves, "knob": knob}
         return out
     out["switch"].update(used=True, policy_alone={"stores": verdict["stores"], "knob": verdict["knob"]})
     out.update(stores=curves, knob=knob, monotone=True)
