@@ -29,19 +29,38 @@ def _ours(gain_at: dict[int, float], cheaper: float = 0.95) -> Sweep:
                  tuple(cheaper * t for t in CMC_TOKENS))
 
 
-def test_the_policy_runs_only_where_it_beat_cmc_on_every_split_and_at_cmc_tokens() -> None:
+def test_cmc_runs_below_the_first_beta_the_policy_wins_on_every_split_and_again_once_above_its_top() -> None:
     cmc = [Sweep("a", GRID, CMC_ACC, CMC_TOKENS), Sweep("b", GRID, CMC_ACC, CMC_TOKENS)]
-    ours = [_ours({k: 3.0 for k in range(11)}), _ours({k: (-3.0 if k in (6, 7) else 3.0) for k in range(11)})]
-    beta_map, rows = choose_beta_map(ours, cmc, ["aime", "shifted"])
-    # At CMC(k)'s tokens ours lies between its points k and k + 1 (weight 5(k+1)/95 on k + 1): split "shifted"
-    # loses at CMC(0.6) (both neighbours -3) and CMC(0.7) (54 + 7 x 40/95 < 57); CMC(1)'s tokens are beyond ours.
-    assert list(beta_map.programs) == ["policy"] * 6 + ["cmc"] * 2 + ["policy"] * 2 + ["cmc"]
-    assert rows[6]["margins"]["shifted"] < 0 < rows[6]["margins"]["aime"]
-    assert rows[5]["margins"]["shifted"] == pytest.approx(3.0 - 5.0 * 30 / 95, abs=1e-4)  # CMC rises 1 a step
-    # inner β: ours' mean tokens 95(k+1) equal CMC(0.3)'s 400 at (400 - 95) / 95 grid steps
-    assert beta_map.inner[3] == pytest.approx(0.1 * 305 / 95, abs=1e-6)
-    assert beta_map.inner[6] == 0.6 and beta_map.inner[10] == 1.0      # CMC points run CMC at their own β
-    assert matched_beta(ours, 95.0) == 0.0 and matched_beta(ours, 94.0) is None
+    # At CMC(k)'s tokens ours lies between its points k and k + 1 (weight 5(k+1)/95 on k + 1).
+    behind_low = {k: (-3.0 if k < 3 else 3.0) for k in range(11)}
+    late = {k: (-3.0 if k < 4 else 3.0) for k in range(11)}
+    beta_map, rows = choose_beta_map([_ours(behind_low), _ours(late)], cmc, ["aime", "shifted"])
+    # split "shifted" is still behind at CMC(0.3): the policy starts at β = 0.4, where both lead
+    assert [r["wins"] for r in rows][:5] == [False, False, False, False, True]
+    assert list(beta_map.programs) == ["cmc"] * 4 + ["policy"] * 7   # ours' top (+3) stays above CMC's
+    start = 0.1 * (500 - 95) / 95                                     # ours' mean tokens 95(k+1) = CMC(0.4)'s 500
+    assert beta_map.inner[4] == pytest.approx(start, abs=1e-6) and beta_map.inner[10] == 1.0
+    assert beta_map.inner[7] == pytest.approx(start + (1 - start) * 3 / 6, abs=1e-6)
+    assert beta_map.inner[:4] == GRID[:4]                             # CMC points run CMC at their own β
+    assert rows[3]["margins"]["shifted"] == pytest.approx(53 + 7 * 20 / 95 - 3 - 53, abs=1e-3)
+    assert matched_beta([_ours({})], 95.0) == 0.0 and matched_beta([_ours({})], 94.0) is None
+
+
+def test_cmc_runs_again_from_the_first_beta_where_it_is_above_the_policys_top_and_dearer() -> None:
+    cmc = [Sweep("a", GRID, CMC_ACC, CMC_TOKENS)]
+    gains = {k: 3.0 for k in range(10)}
+    gains[10] = -3.0                                                  # ours' top: 57%, CMC(0.7)'s accuracy
+    beta_map, _ = choose_beta_map([_ours(gains)], cmc, ["aime"])
+    # CMC(0.7) reaches 57% but is cheaper than ours' top (800 < 1045 tokens); CMC(1) is dearer and above it
+    assert list(beta_map.programs) == ["policy"] * 10 + ["cmc"] and beta_map.inner[9] == 1.0
+    # on two stores CMC(1) must be above ours' top on each: a store where ours' top beats it keeps the policy
+    strong = {**gains, 10: 30.0}
+    beta_map, _ = choose_beta_map([_ours(gains), _ours(strong)], cmc * 2, ["aime", "aime"])
+    assert list(beta_map.programs) == ["policy"] * 11
+    # a policy that cannot spend CMC(β_k0)'s tokens (all of it is cheaper than CMC(0)) runs at its top, once
+    cheap = Sweep("ours", GRID, tuple(a + 5 for a in CMC_ACC), tuple(0.05 * t for t in CMC_TOKENS))
+    beta_map, _ = choose_beta_map([cheap], cmc, ["aime"])
+    assert list(beta_map.programs) == ["policy"] + ["cmc"] * 10 and beta_map.inner[0] == 1.0
 
 
 def test_a_policy_below_cmc_everywhere_is_all_cmc_and_the_switched_curve_takes_each_programs_points() -> None:

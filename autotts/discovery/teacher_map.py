@@ -1,13 +1,14 @@
-"""Choose the export's β map (`autotts.controllers.switch`): the policy only at the β where it beat CMC.
+"""Choose the export's β map (`autotts.controllers.switch`): CMC below and above the β range where the policy beat it.
 
-The rule (README "How we choose", written before it was applied): at each β of the
-export check's grid, on the validation stores at the check's seeds, compare the
-policy with CMC at CMC(β)'s tokens on each store ("accuracy at a token level",
-`autotts.evaluate.frontier`). The policy runs at β when the mean margin is above zero
-on *every* validation split (the AIME split and the shifted stores each), and some
-policy β spends CMC(β)'s tokens (mean over the stores); that β is its inner β.
-Elsewhere CMC(β) runs. The switched curve is then checked like any export (tokens
-rise with β on every store, the knob rule); if it fails, the policy is exported alone.
+The rule (README "How we choose"): at each β of the export check's grid, on the
+validation stores at the check's seeds, compare the policy with CMC at CMC(β)'s tokens
+on each store ("accuracy at a token level", `autotts.evaluate.frontier`), averaged per
+validation split (the AIME split; the shifted stores). Below the first β where the policy
+is ahead on *every* split, CMC(β) runs; from there the policy (`choose_beta_map`), until
+CMC is above the policy's top on every store again. The switched curve is then checked
+like any export (tokens rise with β on every store, the knob rule); if it fails, the
+policy is exported alone.
+
 The switched curve needs no rollout of CMC beyond CMC's own sweep: each episode runs
 exactly as its program alone (tests/test_switch.py), so its points are CMC's at CMC
 points and one policy sweep at the inner βs.
@@ -48,21 +49,43 @@ def matched_beta(ours: Sequence[Sweep], target: float) -> float | None:
 
 
 def choose_beta_map(ours: Sequence[Sweep], cmc: Sequence[Sweep], splits: Sequence[str]) -> tuple[BetaMap, list[dict]]:
-    """The β map of the rule above, and per β its split margins and choice (for the manifest and the log)."""
+    """The β map of the rule above, and per β its split margins and choice (for the manifest and the log).
+
+    CMC(β) runs below the first grid β where ours beat CMC at CMC(β)'s tokens on every split (k0). From
+    there the policy runs, its own β rising from the one that spends CMC(β_k0)'s tokens (its top if it
+    cannot spend that much) to 1, until the first grid β whose CMC is above the policy's top and dearer
+    on every store (the knob rule judges each store's β = 1 against its best β): from there CMC(β)
+    again. So the path follows the upper envelope of the two curves and its tokens rise.
+    """
     grid = list(cmc[0].betas)
     m = margins(ours, cmc)
     names = sorted(set(splits))
     split_means = {n: m[[i for i, s in enumerate(splits) if s == n]].mean(0) for n in names}
-    cmc_tokens = np.mean([c.tokens for c in cmc], axis=0)
-    programs, inner, rows = [], [], []
-    for k, beta in enumerate(grid):
-        wins = all(split_means[n][k] > 0 for n in names)
-        b = matched_beta(ours, float(cmc_tokens[k])) if wins else None
-        programs.append("policy" if b is not None else "cmc")
-        inner.append(round(b, 6) if b is not None else beta)
-        rows.append({"beta": beta, "program": programs[-1], "inner": inner[-1],
-                     "margins": {n: _finite(split_means[n][k]) for n in names}})
+    wins = [all(split_means[n][k] > 0 for n in names) for k in range(len(grid))]
+    programs, inner = ["cmc"] * len(grid), list(grid)
+    k0 = next((k for k, w in enumerate(wins) if w), None)
+    if k0 is not None:
+        k1, start = _policy_span(ours, cmc, splits, k0)
+        for k in range(k0, k1 + 1):
+            programs[k] = "policy"
+            inner[k] = round(start + (1.0 - start) * (k - k0) / max(1, k1 - k0), 6) if k1 > k0 else start
+    rows = [{"beta": b, "program": programs[k], "inner": inner[k], "wins": wins[k],
+             "margins": {n: _finite(split_means[n][k]) for n in names}} for k, b in enumerate(grid)]
     return BetaMap(tuple(grid), tuple(programs), tuple(inner)), rows
+
+
+def _policy_span(ours: Sequence[Sweep], cmc: Sequence[Sweep], splits: Sequence[str], k0: int) -> tuple[int, float]:
+    """(last grid index the policy runs at, its β at k0) for a policy segment that starts at grid index k0."""
+    target = float(np.mean([c.tokens[k0] for c in cmc]))
+    start = matched_beta(ours, target)
+    if start is None:  # the policy cannot spend CMC(β_k0)'s tokens: its top if it is cheaper, else its bottom
+        start = 1.0 if target > np.mean([o.tokens[-1] for o in ours]) else 0.0
+    if start >= 1.0:
+        return k0, 1.0
+    for k in range(k0 + 1, len(cmc[0].betas)):  # per store: the knob rule wants each store's β = 1 near its best
+        if all(c.accuracy[k] >= o.accuracy[-1] and c.tokens[k] > o.tokens[-1] for c, o in zip(cmc, ours)):
+            return k - 1, start
+    return len(cmc[0].betas) - 1, start
 
 
 def switched_sweeps(beta_map: BetaMap, policy: Sequence[Sweep], cmc: Sequence[Sweep]) -> list[Sweep]:
