@@ -132,8 +132,11 @@ def switch_check(verdict: dict, weights: Tensor, stores: Sequence[ReplayStore], 
               for n, w in zip(names, switched)}
     rises = all(c["monotone"] for c in curves.values())
     if not (rises and knob["holds"]):
+        falls = [f"{n}: {w.tokens[k]:.0f} tokens at β={w.betas[k]:g}, {w.tokens[k + 1]:.0f} at β={w.betas[k + 1]:g}"
+                 for n, w in zip(names, switched) for k in range(len(grid) - 1) if w.tokens[k + 1] < w.tokens[k]]
         out["switch"]["why"] = "the switched curve " + (
-            "breaks the knob rule: " + "; ".join(knob["failures"]) if rises else "spends less at a higher β")
+            "breaks the knob rule: " + "; ".join(knob["failures"]) if rises
+            else "spends less at a higher β: " + "; ".join(falls))
         out["switch"]["switched"] = {"stores": curves, "knob": knob}
         return out
     out["switch"].update(used=True, policy_alone={"stores": verdict["stores"], "knob": verdict["knob"]})
