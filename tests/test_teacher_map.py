@@ -38,12 +38,14 @@ def test_cmc_runs_below_the_first_beta_the_policy_wins_on_every_split_and_again_
     # split "shifted" is still behind at CMC(0.3): the policy starts at β = 0.4, where both lead
     assert [r["wins"] for r in rows][:5] == [False, False, False, False, True]
     assert list(beta_map.programs) == ["cmc"] * 4 + ["policy"] * 7   # ours' top (+3) stays above CMC's
-    start = 0.1 * (500 - 95) / 95                                     # ours' mean tokens 95(k+1) = CMC(0.4)'s 500
+    start = 0.1 * (500 - 95) / 95                                     # ours' tokens 95(k+1) = CMC(0.4)'s 500
     assert beta_map.inner[4] == pytest.approx(start, abs=1e-6) and beta_map.inner[10] == 1.0
     assert beta_map.inner[7] == pytest.approx(start + (1 - start) * 3 / 6, abs=1e-6)
     assert beta_map.inner[:4] == GRID[:4]                             # CMC points run CMC at their own β
     assert rows[3]["margins"]["shifted"] == pytest.approx(53 + 7 * 20 / 95 - 3 - 53, abs=1e-3)
-    assert matched_beta([_ours({})], 95.0) == 0.0 and matched_beta([_ours({})], 94.0) is None
+    assert matched_beta([_ours({})], [94.0]) == 0.0 and matched_beta([_ours({})], [1046.0]) is None
+    # every store must spend the target: the dearest store's β, not the mean's
+    assert matched_beta([_ours({}), _ours({}, cheaper=0.5)], [500.0, 500.0]) == pytest.approx(0.1 * (500 - 50) / 50)
 
 
 def test_cmc_runs_again_from_the_first_beta_where_it_is_above_the_policys_top_and_dearer() -> None:

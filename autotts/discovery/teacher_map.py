@@ -4,7 +4,8 @@ The rule (README "How we choose"): at each β of the export check's grid, on the
 validation stores at the check's seeds, compare the policy with CMC at CMC(β)'s tokens
 on each store ("accuracy at a token level", `autotts.evaluate.frontier`), averaged per
 validation split (the AIME split; the shifted stores). Below the first β where the policy
-is ahead on *every* split, CMC(β) runs; from there the policy (`choose_beta_map`), until
+is ahead on *every* split, CMC(β) runs; from there the policy (`choose_beta_map`), from the
+least β of its own that spends that CMC(β)'s tokens on every store, until
 CMC is above the policy's top on every store again. The switched curve is then checked
 like any export (tokens rise with β on every store, the knob rule); if it fails, the
 policy is exported alone.
@@ -39,21 +40,27 @@ def margins(ours: Sequence[Sweep], cmc: Sequence[Sweep]) -> np.ndarray:
     return np.array(out)
 
 
-def matched_beta(ours: Sequence[Sweep], target: float) -> float | None:
-    """The policy β whose mean tokens over the stores are `target` (None outside the policy's range)."""
-    betas = np.array(ours[0].betas)
-    tokens = np.mean([o.tokens for o in ours], axis=0)
-    if np.any(np.diff(tokens) <= 0) or not tokens[0] <= target <= tokens[-1]:
-        return None
-    return float(np.interp(target, tokens, betas))
+def matched_beta(ours: Sequence[Sweep], targets: Sequence[float]) -> float | None:
+    """The least policy β that spends at least `targets[s]` tokens on every store s (None if some store cannot).
+
+    Every store, not the mean: where the policy takes over from CMC its tokens must not fall on any store,
+    and a store whose tokens run short of the others' would fall first.
+    """
+    betas = []
+    for o, target in zip(ours, targets):
+        tokens = np.array(o.tokens)
+        if np.any(np.diff(tokens) <= 0) or target > tokens[-1]:
+            return None
+        betas.append(float(np.interp(target, tokens, np.array(o.betas))) if target >= tokens[0] else 0.0)
+    return max(betas)
 
 
 def choose_beta_map(ours: Sequence[Sweep], cmc: Sequence[Sweep], splits: Sequence[str]) -> tuple[BetaMap, list[dict]]:
     """The β map of the rule above, and per β its split margins and choice (for the manifest and the log).
 
     CMC(β) runs below the first grid β where ours beat CMC at CMC(β)'s tokens on every split (k0). From
-    there the policy runs, its own β rising from the one that spends CMC(β_k0)'s tokens (its top if it
-    cannot spend that much) to 1, until the first grid β whose CMC is above the policy's top and dearer
+    there the policy runs, its own β rising from the least that spends CMC(β_k0)'s tokens on every store
+    (its top if it cannot) to 1, until the first grid β whose CMC is above the policy's top and dearer
     on every store (the knob rule judges each store's β = 1 against its best β): from there CMC(β)
     again. So the path follows the upper envelope of the two curves and its tokens rise.
     """
@@ -76,11 +83,8 @@ def choose_beta_map(ours: Sequence[Sweep], cmc: Sequence[Sweep], splits: Sequenc
 
 def _policy_span(ours: Sequence[Sweep], cmc: Sequence[Sweep], splits: Sequence[str], k0: int) -> tuple[int, float]:
     """(last grid index the policy runs at, its β at k0) for a policy segment that starts at grid index k0."""
-    target = float(np.mean([c.tokens[k0] for c in cmc]))
-    start = matched_beta(ours, target)
-    if start is None:  # the policy cannot spend CMC(β_k0)'s tokens: its top if it is cheaper, else its bottom
-        start = 1.0 if target > np.mean([o.tokens[-1] for o in ours]) else 0.0
-    if start >= 1.0:
+    start = matched_beta(ours, [c.tokens[k0] for c in cmc])
+    if start is None or start >= 1.0:  # the policy cannot spend CMC(β_k0)'s tokens everywhere: its top, once
         return k0, 1.0
     for k in range(k0 + 1, len(cmc[0].betas)):  # per store: the knob rule wants each store's β = 1 near its best
         if all(c.accuracy[k] >= o.accuracy[-1] and c.tokens[k] > o.tokens[-1] for c, o in zip(cmc, ours)):
