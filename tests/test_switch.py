@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from autotts.controllers.baselines import make_baseline
-from autotts.controllers.learned import policy_controller
+from autotts.controllers.learned import ActionSpec, GuardSpec, policy_controller
 from autotts.controllers.policy import PolicyShape, initial_weights
 from autotts.controllers.switch import BetaMap, TeacherSwitch, switch_of
 from autotts.env.episodes import concat_episodes, reference_episodes
@@ -38,11 +38,21 @@ def test_resolve_interpolates_within_a_program_and_takes_the_nearer_point_across
     assert torch.allclose(inner, torch.tensor([0.0, 0.0, 0.2, 0.2, 0.55, 0.9, 0.9, 1.0, 1.0], dtype=torch.float64))
 
 
-def test_each_episode_runs_as_its_program_alone() -> None:
+def _capped_policy():
+    """A random policy with 3 slots: it reaches its cap, where its `can_open` feature turns off."""
+    spec = ActionSpec(slots=3, max_open=2)
+    guards = (GuardSpec("max_branches", {"m": 3}), GuardSpec("keep_active", {"k": 1}),
+              GuardSpec("stop_when_idle", {}), GuardSpec("max_rounds", {"r": 100}))
+    return policy_controller(initial_weights(PolicyShape(), seed=1, scale=0.5), spec=spec, guards=guards)
+
+
+@pytest.mark.parametrize("make", [lambda: policy_controller(initial_weights(PolicyShape(), seed=1, scale=0.5)),
+                                  _capped_policy], ids=["random", "at_its_slot_cap"])
+def test_each_episode_runs_as_its_program_alone(make) -> None:
     store = _store()
     episodes = reference_episodes(store, seeds=3)
     n = len(episodes)
-    policy = policy_controller(initial_weights(PolicyShape(), seed=1, scale=0.5))
+    policy = make()
     switch = TeacherSwitch(policy, MAP)
     betas = [0.0, 0.3, 0.55, 0.9]
     got = rollout(store, concat_episodes([episodes] * len(betas)), switch,

@@ -16,7 +16,7 @@ with the rollout's rows) and each episode takes its own program's action.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
 import torch
@@ -101,6 +101,16 @@ class TeacherSwitch:
             raise AttributeError(name)
         return getattr(self.policy, name)
 
+    def _policy_view(self, obs: Observation) -> Observation:
+        """`obs` as the policy alone would see it: branches it may open capped by its own slots.
+
+        The switch has CMC's 64 slots; the policy's `can_open` feature reads ``n_avail``, which the
+        env caps at the controller's slots, so without this the policy would act differently near its cap.
+        """
+        if self.policy.slots >= self.slots:
+            return obs
+        return replace(obs, n_avail=obs.n_avail.clamp(max=self.policy.slots))
+
     def with_beta(self, beta: float) -> "TeacherSwitch":
         return TeacherSwitch(self.policy.with_beta(beta) if hasattr(self.policy, "with_beta") else self.policy,
                              self.beta_map, beta)
@@ -109,7 +119,7 @@ class TeacherSwitch:
         context = dict(context or {})
         beta = context.get("beta", torch.full((obs.num_episodes,), self.beta))
         teacher, inner = self.beta_map.resolve(beta.to(obs.status.device))
-        policy_mem = self.policy.init(obs, {**context, "beta": inner.float()})
+        policy_mem = self.policy.init(self._policy_view(obs), {**context, "beta": inner.float()})
         teacher_mem = self.teacher.init(obs, {"cmc_beta": inner})
         return {"teacher": teacher, "policy": policy_mem, "cmc": teacher_mem}
 
@@ -119,7 +129,7 @@ class TeacherSwitch:
         memory = dict(memory)
         a = b = None
         if runs_policy:
-            a, memory["policy"] = self.policy.act(obs, memory["policy"])
+            a, memory["policy"] = self.policy.act(self._policy_view(obs), memory["policy"])
         if runs_teacher:
             b, memory["cmc"] = self.teacher.act(obs, memory["cmc"])
         if a is None:
