@@ -80,3 +80,11 @@ def test_a_map_without_the_teacher_is_the_policy_itself_and_bad_maps_are_one_lin
         BetaMap((0.0, 0.8), ("policy", "cmc"), (0.0, 1.0))
     with pytest.raises(AutottsError, match="manifest: beta_map"):
         switch_of(policy, {"betas": [0, 1]})
+
+
+def test_cmc_refuses_per_episode_beta_beyond_the_schedule_it_was_built_for() -> None:
+    store = build_store(random_records(seed=11, questions=3))
+    episodes = reference_episodes(store, seeds=1)
+    narrow = make_baseline("cmc", 0.0)          # 4 slots, EMA width 2: CMC(1) needs 64 and 8
+    with pytest.raises(ValueError, match="needs more slots or EMA width"):
+        rollout(store, episodes, narrow, context={"cmc_beta": torch.ones(len(episodes), dtype=torch.float64)})
