@@ -142,7 +142,8 @@ def store_lists(store: dict) -> dict:
             raise AutottsError(f"store.hold_out={hold_out!r}: expected one of {', '.join(models)} or null")
         out["search"] = [f"{m}/{search_split}" for m in models]
         out["validation"] = [f"{m}/{valid_split}" for m in models]
-    for key, value in (("validation_extra", extra), ("search_extra", search_extra)):
+    given = [] if models is not None else [(k, out[k]) for k in ("search", "validation") if out.get(k) is not None]
+    for key, value in given + [("validation_extra", extra), ("search_extra", search_extra)]:
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
             raise AutottsError(f"store.{key}={value!r}: expected a list of store specs")
     out["validation"] = list(out.get("validation") or []) + list(extra)
@@ -342,7 +343,8 @@ def _check(s: Settings) -> None:
          f"search.algorithm={s.search.algorithm!r}: expected one of {', '.join(ALGORITHMS)}"),
         (s.search.popsize >= 2, f"search.popsize={s.search.popsize}: expected >= 2"),
         (s.objective.episodes_per_store >= 1 and s.objective.betas >= 1,
-         "objective.episodes_per_store and objective.betas must be >= 1"),
+         f"objective.episodes_per_store={s.objective.episodes_per_store}, objective.betas={s.objective.betas}: "
+         "expected both >= 1"),
         (len(s.validation.betas) >= 1 and all(0 <= b <= 1 for b in s.validation.betas),
          f"validation.betas={list(s.validation.betas)}: expected values in [0, 1]"),
         (s.validation.protocol in ("reference", "subsets"),
