@@ -67,6 +67,18 @@ def _no_live(p: Proxy) -> None:
     assert m["autotts_serve_live_branches"] == 0 and m["autotts_serve_live_requests"] == 0
 
 
+def _switched_export(directory) -> str:
+    """An export with a teacher switch whose β = 0.7 runs the policy at its β 0.54 (CMC below β = 0.25)."""
+    from train_support import beta_switch_weights, export_weights
+
+    from autotts.controllers.switch import BetaMap
+    export = export_weights(beta_switch_weights(stop_above=0.8), directory, delta=DELTA)
+    manifest = json.loads((export / "manifest.json").read_text())
+    manifest["beta_map"] = BetaMap((0.0, 0.5, 1.0), ("cmc", "policy", "policy"), (0.0, 0.3, 0.9)).record()
+    (export / "manifest.json").write_text(json.dumps(manifest))
+    return str(export)
+
+
 def test_completions_and_chat_agree_with_autotts_run(proxy, upstream, tmp_path) -> None:
     questions = write_questions(tmp_path / "q.jsonl")
     c = client(proxy)
@@ -98,6 +110,28 @@ def test_completions_and_chat_agree_with_autotts_run(proxy, upstream, tmp_path) 
     assert [m.id for m in models.data] == [upstream[1]]
     assert httpx.get(f"{proxy.url[:-3]}/health").json()["status"] == "ok"
     _no_live(proxy)
+
+
+def test_a_served_teacher_switch_answers_as_autotts_run(upstream, faults, model_dir, tmp_path) -> None:
+    """An export with a β map behind `autotts serve`: per request, the program and β the map gives."""
+    export = _switched_export(tmp_path / "sw")
+    questions = write_questions(tmp_path / "q.jsonl")
+    argv = ["--controller", export, "--upstream", faults.url, "--model", upstream[1], "--tokenizer", str(model_dir),
+            "--retries", "0", "--timeout", "2", "--upstream-api-key", SECRET, *BRANCH]
+    with Proxy(argv) as p:
+        c = client(p)
+        for beta in (0.1, 0.7):  # CMC(0.1); the policy at its β 0.54
+            want = autotts_run(["--controller", export, "--backend", "openai", "--base-url", upstream[0], "--model",
+                                upstream[1], "--questions", str(questions), "--prompt-template", "{question}",
+                                "--beta", str(beta), *BRANCH])
+            for q, w in zip(QUESTIONS, want):
+                r = c.completions.create(model=upstream[1], prompt=q["question"], seed=0,
+                                         extra_body={"autotts": {"beta": beta}})
+                block = r.model_extra["autotts"]
+                assert (block["answer"], block["tokens"], block["rounds"], block["tokens_by_branch"]) == \
+                    (w["answer"], w["tokens"], w["rounds"], w["branch_tokens"]), beta
+                stops = [t["stop_by"] for t in w["trace"] if t["stop"]]
+                assert block["stopped_by"] == stops[-1] and stops[-1].startswith("cmc:") == (beta < 0.25)
 
 
 def test_api_key_body_limit_and_schema_errors(upstream, faults, caplog) -> None:
