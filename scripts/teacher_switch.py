@@ -19,13 +19,14 @@ from pathlib import Path
 
 import torch
 
-from autotts.artifact.manifest import read_manifest, write_manifest
+from autotts.artifact.manifest import write_manifest
 from autotts.discovery.knob import split_of
 from autotts.discovery.monotone import monotone_check
 from autotts.discovery.teacher_map import switch_check
 from autotts.discovery.train import switch_line
 from autotts.errors import AutottsError
 from autotts.store import load_store
+from validate_views import policy_parts  # scripts/ is on sys.path when this file runs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,9 +46,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from validate_views import policy_parts  # the export's weights, shape, spec, guards and manifest
-
     source, out = Path(args.controller), Path(args.out)
     if out.exists():
         raise AutottsError(f"--out {out}: exists (the switched copy goes into a new directory)")

@@ -4,10 +4,10 @@ Issue 11's export is judged against CMC at CMC(β)'s tokens, β = 0 … 1. Where
 search found no gain at some β (the low and high ends, docs/discovery_diagnosis.md),
 a user asking for β is better served by CMC(β) itself than by a policy that is below
 it there. A `BetaMap` says, on a β grid, which program runs (``policy`` or ``cmc``)
-and at which β of its own (`inner`): CMC at its own β; the policy from the β whose
-tokens match CMC(β)'s up to its β = 1 (`autotts.discovery.teacher_map`). Between two grid
+and at which β of its own (`inner`): CMC at its own β; the policy from the least β
+that spends CMC(β)'s tokens up to its β = 1. Between two grid
 points of one program the inner β is interpolated; between points of different
-programs the nearer point's program and inner β are used. `autotts.discovery.switch`
+programs the nearer point's program and inner β are used. `autotts.discovery.teacher_map`
 chooses the map at export; the manifest records it.
 
 Both programs run on the whole batch every round (their memories must stay aligned

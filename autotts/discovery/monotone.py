@@ -9,7 +9,7 @@ from torch import Tensor
 from autotts.controllers.learned import DEFAULT_GUARDS, ActionSpec, GuardSpec
 from autotts.controllers.policy import PolicyShape
 from autotts.discovery.knob import KNOB_TOLERANCE, unique_name
-from autotts.discovery.validation import beta_sweep, sweeps_knob
+from autotts.discovery.validation import Sweep, beta_sweep, sweeps_knob
 from autotts.store.replay_store import ReplayStore
 
 
@@ -37,12 +37,15 @@ def monotone_check(weights: Tensor, stores: Sequence[ReplayStore], shape: Policy
     sweeps = []
     for store in stores:
         sweep = beta_sweep(weights, store, grid, seeds, shape, spec, guards, protocol, step_mode)
-        drops = [a - b for a, b in zip(sweep.tokens[:-1], sweep.tokens[1:])]
-        name = unique_name(out["stores"], store.name)
-        out["stores"][name] = {
-            "tokens": list(sweep.tokens), "accuracy": list(sweep.accuracy),
-            "monotone": all(d <= 0 for d in drops), "worst_drop": max(0.0, max(drops))}
+        out["stores"][unique_name(out["stores"], store.name)] = sweep_record(sweep)
         sweeps.append(sweep)
     out["monotone"] = all(s["monotone"] for s in out["stores"].values())
     out["knob"] = sweeps_knob(grid, sweeps, splits, tolerance)
     return out
+
+
+def sweep_record(sweep: Sweep) -> dict:
+    """A store's entry of the check (JSON-ready): its curve, whether tokens never fall with β, the worst fall."""
+    drops = [a - b for a, b in zip(sweep.tokens[:-1], sweep.tokens[1:])]
+    return {"tokens": list(sweep.tokens), "accuracy": list(sweep.accuracy),
+            "monotone": all(d <= 0 for d in drops), "worst_drop": max(0.0, max(drops))}

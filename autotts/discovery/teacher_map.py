@@ -26,6 +26,7 @@ from autotts.controllers.learned import ActionSpec, GuardSpec
 from autotts.controllers.policy import PolicyShape
 from autotts.controllers.switch import BetaMap
 from autotts.discovery.knob import KNOB_TOLERANCE
+from autotts.discovery.monotone import sweep_record
 from autotts.discovery.validation import Sweep, beta_sweep, cmc_sweep, sweeps_knob
 from autotts.evaluate.frontier import accuracy_at
 from autotts.store.replay_store import ReplayStore
@@ -130,10 +131,7 @@ def switch_check(verdict: dict, weights: Tensor, stores: Sequence[ReplayStore], 
               else Sweep(st.name, (), (), ()) for st in stores]
     switched = switched_sweeps(beta_map, policy, cmc)
     knob = sweeps_knob(grid, switched, splits, tolerance)
-    curves = {n: {"tokens": list(w.tokens), "accuracy": list(w.accuracy),
-                  "monotone": all(a <= b for a, b in zip(w.tokens[:-1], w.tokens[1:])),
-                  "worst_drop": max([0.0] + [a - b for a, b in zip(w.tokens[:-1], w.tokens[1:])])}
-              for n, w in zip(names, switched)}
+    curves = {n: sweep_record(w) for n, w in zip(names, switched)}
     rises = all(c["monotone"] for c in curves.values())
     if not (rises and knob["holds"]):
         falls = [f"{n}: {w.tokens[k]:.0f} tokens at β={w.betas[k]:g}, {w.tokens[k + 1]:.0f} at β={w.betas[k + 1]:g}"

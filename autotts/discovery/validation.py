@@ -49,7 +49,7 @@ def beta_sweep(weights: Tensor, store: ReplayStore, betas: Sequence[float], seed
                ) -> Sweep:
     """One rollout of every β x protocol episode of `store` with a single policy (weights [D])."""
     ctrl = policy_controller(weights.detach().to(store.device), shape, spec, tuple(guards))
-    return _folded_sweep(store, betas, seeds, protocol, lambda beta: (ctrl, {"beta": beta}), step_mode)
+    return controller_sweep(ctrl, store, betas, seeds, protocol, step_mode)
 
 
 def controller_sweep(ctrl, store: ReplayStore, betas: Sequence[float], seeds: int, protocol: str = "reference",

@@ -106,23 +106,20 @@ class CMC(RuleProgram):
                "hist": torch.zeros((e, self.width), dtype=torch.float64, device=dev),
                "disagree": torch.zeros((e, b), dtype=torch.int16, device=dev)}  # < MAX_OUTER rounds
         rows = (context or {}).get("cmc_beta")  # a caller's per-episode β (the teacher switch), within self.beta's range
-        if rows is not None:
-            mem["s"] = self._rows_schedule(rows.reshape(-1), e, dev)
-        elif isinstance(self.beta, Tensor):
-            if self.beta.shape != (e,):
-                raise ValueError(f"CMC has {self.beta.numel()} per-episode β values for {e} episodes")
-            mem["s"] = CMCSchedule(**{f.name: getattr(self.s, f.name).to(dev) for f in fields(CMCSchedule)})
+        betas = rows.reshape(-1) if rows is not None else self.beta if isinstance(self.beta, Tensor) else None
+        if betas is not None:
+            if betas.shape != (e,):
+                raise ValueError(f"CMC has {betas.numel()} per-episode β values for {e} episodes")
+            s = self.s if rows is None else self._fitting(CMCSchedule.rows(betas.cpu()), betas)
+            mem["s"] = CMCSchedule(**{f.name: getattr(s, f.name).to(dev) for f in fields(CMCSchedule)})
         return mem
 
-    def _rows_schedule(self, betas: Tensor, e: int, dev: torch.device) -> CMCSchedule:
-        """The schedule of per-episode `betas`; they must fit the slots and EMA width this CMC was built with."""
-        if betas.shape != (e,):
-            raise ValueError(f"CMC has {betas.numel()} per-episode β values for {e} episodes")
-        s = CMCSchedule.rows(betas.cpu())
+    def _fitting(self, s: CMCSchedule, betas: Tensor) -> CMCSchedule:
+        """`s` if it fits the slots and EMA width this CMC was built with (memory is sized by them)."""
         if s.largest("t_ema") > self.width or max(s.largest("max_branch_use"), s.largest("n_init")) > self.slots:
             raise ValueError(f"per-episode β up to {float(betas.max()):g} needs more slots or EMA width than "
                              f"this CMC was built with (β {self.beta})")
-        return CMCSchedule(**{f.name: getattr(s, f.name).to(dev) for f in fields(CMCSchedule)})
+        return s
 
     def _schedule(self, mem: dict) -> CMCSchedule:
         return mem.get("s", self.s)
