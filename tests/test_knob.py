@@ -123,6 +123,12 @@ def test_store_views_swap_the_splits_leave_a_model_out_and_append_extra_validati
                                      "store.search_extra=['shifted:Qwen3-4B,seed=1','shifted:Qwen3-8B,seed=1']"))
     assert "shifted:Qwen3-4B" not in strict.validation_stores and len(strict.validation_stores) == 6
     assert strict.search_stores[-1] == "shifted:Qwen3-8B,seed=1" and len(strict.search_stores) == 4
+    root = "/data/autotts"   # stores named by path: a held-out model's files go too, by their model folder
+    paths = settings_from(train_cfg("+experiment=smoke", "+store.hold_out=Qwen3-4B",
+                                    f"store.search=['{root}/Qwen3-4B/aime24.json.gz','{root}/Qwen3-8B/aime24.json.gz']",
+                                    f"store.validation=['{root}/Qwen3-4B/aime25.json.gz','Qwen3-8B/aime25']"))
+    assert paths.search_stores == (f"{root}/Qwen3-8B/aime24.json.gz",)
+    assert paths.validation_stores == ("Qwen3-8B/aime25",)
     extra = settings_from(train_cfg("+experiment=math", "store.search_extra=['shifted:Qwen3-8B,seed=1']"))
     assert extra.search_stores[-1] == "shifted:Qwen3-8B,seed=1" and len(extra.search_stores) == 5
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Mapping
 
 from autotts.controllers.learned import ActionSpec, GuardSpec
@@ -156,8 +157,12 @@ def store_lists(store: dict) -> dict:
 
 
 def _of_model(spec: str, model: str) -> bool:
-    """Whether a store spec names ``model``: ``<model>/<split>`` or ``shifted:<model>[,seed=N]``."""
-    return spec.startswith(f"{model}/") or spec.split(",")[0] == f"shifted:{model}"
+    """Whether a store spec names ``model``: ``<model>/<split>``, a path ``.../<model>/<split>.json.gz``
+    (stores are filed under their model's folder) or ``shifted:<model>[,seed=N]``."""
+    if spec.startswith("shifted:"):
+        return spec.split(",")[0] == f"shifted:{model}"
+    parts = Path(spec).parts
+    return len(parts) >= 2 and parts[-2] == model
 
 
 def build(cls: type, values: Mapping[str, Any], where: str) -> Any:
