@@ -251,10 +251,11 @@ def test_a_full_queue_answers_429(upstream, faults) -> None:
     faults.mode, faults.delay, out = "slow", 1.0, {}  # each request then outlasts the other's arrival
     with Proxy(argv) as p:
         threads = [threading.Thread(target=_post, args=(p, "FAULT slow " + str(i), out, i)) for i in range(2)]
-        for t in threads:
+        for t, gauge in zip(threads, ("live", "queued")):  # one at a time: the live slot first, then the queue
             t.start()
-        _wait_for(lambda: p.metrics()["autotts_serve_queued_requests"] + p.metrics()["autotts_serve_live_requests"]
-                  >= 2, "the two slow requests to fill the live slot and the queue")
+            _wait_for(lambda: p.metrics()[f"autotts_serve_{gauge}_requests"] >= 1 or out,
+                      f"a slow request to be {gauge}")
+            assert not out, f"a slow request ended before the queue filled: {out}"
         r = httpx.post(f"{p.url}/completions", json={"model": upstream[1], "prompt": "one more"})
         assert r.status_code == 429 and r.json()["error"]["type"] == "rate_limit_error"
         for t in threads:

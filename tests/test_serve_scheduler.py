@@ -122,9 +122,14 @@ def test_a_cancelled_request_stops_its_branches_and_leaves(backend, controllers)
 
 def test_queue_bound_deadline_and_unknown_controller(backend, controllers) -> None:
     sched = _scheduler(backend, controllers, max_live=1, max_queue=1)
-    sched.submit(Episode(TEXTS[0], TEXTS[0], "pp:4"))
+    first = sched.submit(Episode(TEXTS[0], TEXTS[0], "pp:4"))  # takes the free live slot at the next round
+    sched.submit(Episode(TEXTS[1], TEXTS[1], "pp:4"))  # before any round: waits, not a 429
+    with pytest.raises(QueueFull, match="1 requests are waiting"):
+        sched.submit(Episode(TEXTS[2], TEXTS[2], "pp:4"))
+    sched.round()
+    assert sched.gauges()["live_requests"] == 1 and sched.gauges()["queued_requests"] == 1 and not first.future.done()
     with pytest.raises(QueueFull, match="waiting"):
-        sched.submit(Episode(TEXTS[1], TEXTS[1], "pp:4"))
+        sched.submit(Episode(TEXTS[2], TEXTS[2], "pp:4"))
     with pytest.raises(Exception, match="not served here"):
         sched.submit(Episode(TEXTS[1], TEXTS[1], "sc:3"))
     sched2 = _scheduler(backend, controllers)

@@ -118,6 +118,7 @@ class Scheduler:
         self.stats = Stats()
         self._queue: list[Ticket] = []
         self._live: list[_Live] = []
+        self._opening = 0  # admitted (left the queue), not yet in `_live`: they hold live slots
         self._lock = threading.Condition()
         self._pool = ThreadPoolExecutor(max_workers=max(1, settings.max_live), thread_name_prefix="autotts-round")
         self._thread: threading.Thread | None = None
@@ -135,11 +136,18 @@ class Scheduler:
         with self._lock:
             if self._stop:
                 raise QueueFull("the server is shutting down")
-            if len(self._queue) >= self.settings.max_queue:
-                raise QueueFull(f"{len(self._queue)} requests are waiting (the queue's bound); retry later")
+            waiting = len(self._queue) - self._free_slots()
+            if waiting >= self.settings.max_queue:
+                raise QueueFull(f"{waiting} requests are waiting (the queue's bound); retry later")
             self._queue.append(ticket)
             self._lock.notify_all()
         return ticket
+
+    def _free_slots(self) -> int:
+        """Live slots nobody holds: a request queued while one is free takes it at the next round, so it does
+        not count against the queue's bound (two requests that arrive together must not see a 429 at
+        `max_live=1, max_queue=1` only because the loop has not woken yet)."""
+        return max(0, self.settings.max_live - len(self._live) - self._opening)
 
     # ---- the loop -------------------------------------------------------------------------
 
@@ -200,11 +208,15 @@ class Scheduler:
         with self._lock:
             room = self.settings.max_live - len(self._live)
             joining, self._queue = self._queue[:max(0, room)], self._queue[max(0, room):]
+            self._opening = len(joining)
         for ticket in joining:
             try:
                 self._live.append(self._open(ticket))
             except Exception as err:  # noqa: BLE001 (a bad request must not stop the loop)
                 self._fail(ticket, err)
+            finally:
+                with self._lock:
+                    self._opening -= 1
 
     def _open(self, ticket: Ticket) -> "_Live":
         ep, s = ticket.episode, self.settings
@@ -294,7 +306,7 @@ class Scheduler:
         """Live and waiting requests, and branches still active among the live ones."""
         live = list(self._live)
         branches = sum(int((x.run.state.obs.status == ACTIVE).sum()) for x in live)
-        return {"live_requests": len(live), "queued_requests": len(self._queue), "live_branches": branches}
+        return {"live_requests": len(live) + self._opening, "queued_requests": len(self._queue), "live_branches": branches}
 
 
 @dataclass
