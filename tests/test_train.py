@@ -130,6 +130,30 @@ def test_resume_from_a_checkpoint_reproduces_the_uninterrupted_run(smoke, tmp_pa
     assert torch.equal(again["best"], full["best"])
 
 
+def test_restarts_start_each_segment_from_its_own_start_and_resume_exactly(tmp_path) -> None:
+    """search.restarts=2 over 4 generations: generations 2-3 search around restart 1's start (its own
+    imitation seed), the validations say which segment they scored, and a run stopped at the boundary
+    resumes to the same generations."""
+    from autotts.discovery.settings import settings_from
+    from autotts.discovery.train import _load_stores, _start_weights
+    from autotts.discovery.search import restart_seed
+
+    cfg = train_cfg(*SMOKE, "logger=none", "search.restarts=2", "search.center_lr=1e-9", "imitation.enabled=true",
+                    "imitation.steps=20", "imitation.episodes_per_store=8")
+    full = fit(cfg, tmp_path / "full")
+    state = torch.load(full.checkpoint, weights_only=False)["autotts"]
+    assert [(v["generation"], v["restart"]) for v in state["validations"]] == [(0, 0), (2, 0), (4, 1)]
+    settings = settings_from(cfg)
+    search, _ = _load_stores(settings)
+    first, second = _start_weights(settings, search), _start_weights(settings, search, restart_seed(settings.seed, 1))
+    center = center_of(load_searcher(state["searcher"]))  # the centre hardly moves (center_lr 1e-9)
+    assert torch.allclose(center, second, atol=1e-5) and not torch.allclose(center, first, atol=1e-3)
+    stopped = fit(dict(cfg, trainer=dict(cfg["trainer"], generations=2)), tmp_path / "stopped")
+    resumed = fit(dict(cfg, ckpt_path=str(stopped.checkpoint)), tmp_path / "resumed")
+    again = torch.load(resumed.checkpoint, weights_only=False)["autotts"]
+    assert [h["fitness"] for h in again["history"]] == [h["fitness"] for h in state["history"]]
+
+
 def _one_line_error(*args: str) -> str:
     proc = subprocess.run([python(), "train.py", *args], cwd=ROOT, env=subprocess_env(), capture_output=True,
                           text=True, timeout=300)

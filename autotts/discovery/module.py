@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from typing import Any, Callable
 
 import lightning.pytorch as pl
 import numpy as np
@@ -25,7 +25,8 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 
 from autotts.discovery.knob import split_of
-from autotts.discovery.search import center_of, evaluator_of, load_searcher, make_searcher, save_searcher, stdev_of
+from autotts.discovery.search import (center_of, evaluator_of, load_searcher, make_searcher, restart_length,
+                                     restart_seed, save_searcher, stdev_of)
 from autotts.discovery.settings import Settings
 from autotts.discovery.validation import ValidationResult, Validator
 from autotts.discovery.checkpoints import STATE_KEY
@@ -58,10 +59,11 @@ class DiscoveryModule(pl.LightningModule):
     """ES over `BetaPolicy` weights; `best` holds the best validated weights so far."""
 
     def __init__(self, settings: Settings, search_stores: list[ReplayStore], validation_stores: list[ReplayStore],
-                 center: Tensor):
+                 center: Tensor, start_of: Callable[[int], Tensor] | None = None):
         super().__init__()
         self.automatic_optimization = False
         self.settings, self.center0 = settings, center.detach().float().cpu()
+        self.start_of = start_of            # restart k's starting weights (search.restarts > 1), made when due
         self.search_stores, self.validation_stores = search_stores, validation_stores
         self.searcher: Any = None
         self.objective: SearchObjective | None = None  # in-process, over Ray actors, or over DDP ranks
@@ -121,11 +123,31 @@ class DiscoveryModule(pl.LightningModule):
             return
         if int(batch) != self.generation:
             raise RuntimeError(f"dataloader gave generation {int(batch)}, module is at {self.generation}")
+        self._maybe_restart()
         start = time.monotonic()
         fitness, metrics = self._generation()
         self.gen_seconds = time.monotonic() - start
         self._log_generation(self.generation, fitness, metrics)
         self.generation += 1
+
+    def restart(self, generation: int | None = None) -> int:
+        """The restart segment `generation` (default: the current one) lies in; 0 without restarts."""
+        t = self.settings.trainer
+        length = restart_length(self.settings.search.restarts, t.generations, t.validate_every)
+        return (self.generation if generation is None else generation) // length
+
+    def _maybe_restart(self) -> None:
+        """At a segment's first generation, a fresh searcher around restart k's own start (its own seed).
+
+        The previous segment's last centre was validated at this generation count, so it stays a candidate:
+        the export picks among the validated generations of every segment by the same rule.
+        """
+        k, s = self.restart(), self.settings
+        if k == 0 or self.restart(self.generation - 1) == k:
+            return
+        center = self.start_of(k) if self.start_of is not None else self.center0
+        self.searcher = make_searcher(s.search, center, restart_seed(s.seed, k), self.device,
+                                      head_level=s.shape.head_level(), shape=s.shape)
 
     def _generation(self) -> tuple[Tensor, dict[str, Tensor]]:
         """One ES step on generation g's common random numbers; the population's fitness and metrics."""
@@ -207,7 +229,8 @@ class DiscoveryModule(pl.LightningModule):
         if improved:
             self.best, self.best_score, self.best_generation = weights, result.score, self.generation
             self.best_knob = knob
-        entry = {"generation": self.generation, "score": result.score, "monotone_drop": result.monotone_drop,
+        entry = {"generation": self.generation, "restart": self.restart(max(0, self.generation - 1)),
+                 "score": result.score, "monotone_drop": result.monotone_drop,
                  "knob": knob, "knob_failures": list((result.knob or {}).get("failures", [])), "best": improved,
                  "elapsed": time.monotonic() - self.started, "curve": result.curve(), "rows": result.rows()}
         self.validations.append(entry)

@@ -77,6 +77,19 @@ class SearchConfig:
     num_actors: int = 0              # score the population over this many Ray actors (0 = in this process)
     ray_address: str | None = None   # Ray cluster to join ("auto", "host:port"); None = start a local one
     relaxed: dict = field(default_factory=dict)  # search.algorithm=relaxed: autotts.discovery.relaxed.RelaxedConfig
+    restarts: int = 1                # the generations split in this many segments, each from its own start
+
+
+def restart_length(restarts: int, generations: int, validate_every: int) -> int:
+    """Generations per restart segment: a whole number of validation cycles, so each segment's last centre
+    is validated before the next segment replaces it."""
+    cycles = -(-generations // (max(1, restarts) * validate_every))
+    return max(1, cycles) * validate_every
+
+
+def restart_seed(seed: int, k: int) -> int:
+    """Restart k's seed (its imitation start and ES samples); restart 0 is the run's own seed."""
+    return seed + 7919 * k
 
 
 def make_searcher(cfg: SearchConfig, center: Tensor, seed: int, device: str | torch.device = "cpu",

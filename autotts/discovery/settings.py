@@ -258,6 +258,7 @@ RANGES: dict[str, tuple[float, float, bool]] = {
     "search.popsize": (2, BIG, True), "search.stdev_init": (0, 1e6, False), "search.center_lr": (0, 1e6, False),
     "search.stdev_lr": (0, 1e6, True), "search.stdev_min": (0, 1e6, True), "search.stdev_head": (0, 1e6, False),
     "search.mutation_stdev": (0, 1e6, False), "search.tournament_size": (1, BIG, True),
+    "search.restarts": (1, 1000, True),
     "objective.episodes_per_store": (1, BIG, True), "objective.betas": (1, 10**6, True),
     "objective.lambda0": (0, 1e6, True), "objective.ratio": (0, 1e12, False),
     "objective.monotone_weight": (0, 1e6, True), "objective.hold": (1, BIG, True),

@@ -117,8 +117,10 @@ def fit(cfg: Mapping[str, Any], run_dir: str | Path) -> TrainResult:
     _check_checkpoint(settings.ckpt_path)
     _quiet_libraries()
     from autotts.discovery.module import DiscoveryModule
+    from autotts.discovery.search import restart_seed
 
-    module = DiscoveryModule(settings, search, validation, _start_weights(settings, search))
+    module = DiscoveryModule(settings, search, validation, _start_weights(settings, search),
+                             start_of=lambda k: _start_weights(settings, search, restart_seed(settings.seed, k)))
     module.started = start  # validation entries' "elapsed": seconds since the run began
     if settings.trainer.max_minutes > 0:
         module.deadline = start + 60.0 * settings.trainer.max_minutes
@@ -167,19 +169,21 @@ def _check_checkpoint(path: str | None, key: str = "ckpt_path") -> dict | None:
     return None if path is None else read_checkpoint(path, key, resume=key == "ckpt_path")
 
 
-def _start_weights(settings: Any, search: list) -> torch.Tensor:
+def _start_weights(settings: Any, search: list, seed: int | None = None) -> torch.Tensor:
     """Initial ES centre: another run's best weights (`init`), or neutral weights warm-started by imitating the
-    teachers if configured (neither matters on resume)."""
+    teachers if configured (neither matters on resume). `seed` (default: the run's) draws both; a restart
+    (search.restarts) passes its own, and on resume it is made afresh, so it must not depend on `ckpt_path`."""
     from autotts.controllers.policy import initial_weights
 
-    if settings.init is not None and settings.ckpt_path is None:
+    first = seed is None
+    seed = settings.seed if seed is None else seed
+    if settings.init is not None and (settings.ckpt_path is None or not first):
         return _init_weights(settings)
-    init = initial_weights(settings.shape, settings.seed)
-    if not settings.use_imitation or settings.ckpt_path is not None:
+    init = initial_weights(settings.shape, seed)
+    if not settings.use_imitation or (settings.ckpt_path is not None and first):
         return init
     from autotts.discovery.imitation import imitate
-    weights, _ = imitate(search, settings.shape, settings.spec, init, settings.imitation, settings.seed,
-                         settings.guards)
+    weights, _ = imitate(search, settings.shape, settings.spec, init, settings.imitation, seed, settings.guards)
     return weights
 
 
