@@ -77,7 +77,8 @@ class SearchConfig:
     num_actors: int = 0              # score the population over this many Ray actors (0 = in this process)
     ray_address: str | None = None   # Ray cluster to join ("auto", "host:port"); None = start a local one
     relaxed: dict = field(default_factory=dict)  # search.algorithm=relaxed: autotts.discovery.relaxed.RelaxedConfig
-    restarts: int = 1                # the generations split in this many segments, each from its own start
+    restarts: int = 1                # the generations split in at most this many segments (whole validation
+                                     # cycles), each from its own start
 
 
 def restart_length(restarts: int, generations: int, validate_every: int) -> int:
