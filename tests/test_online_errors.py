@@ -187,3 +187,65 @@ def test_resume_with_other_options_is_refused(tmp_path, questions, model_dir, ca
     err = _one_line_error(capsys, ["collect", "--model", str(model_dir), "--questions", str(questions),
                                    "--out", str(out), *SMALL])
     assert "collected with delta=32, this run asks delta=16" in err
+
+
+class _ClosingServer:
+    """Answers completions with keep-alive, but drops (no reply) a request that arrives on a connection idle for
+    over a second: what a server's keep-alive close looks like when it crosses the client's next request."""
+
+    REPLY = json.dumps({"id": "c", "object": "text_completion", "created": 0, "model": "tiny",
+                        "choices": [{"index": 0, "text": "x", "finish_reason": "stop"}],
+                        "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}}).encode()
+
+    def __init__(self) -> None:
+        import threading
+
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/v1"
+        self.connections = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import threading
+
+        while True:
+            conn, _ = self.sock.accept()
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        import time
+
+        last, buf = time.monotonic(), b""
+        with conn:
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    buf += chunk
+                head, buf = buf.split(b"\r\n\r\n", 1)
+                length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                                  if line.lower().startswith(b"content-length")))
+                while len(buf) < length:
+                    buf += conn.recv(65536)
+                buf = buf[length:]
+                if time.monotonic() - last > 1.0:
+                    return  # closed as the request arrived: the client sees a disconnect without a response
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: keep-alive\r\n"
+                             b"Content-Length: %d\r\n\r\n%s" % (len(self.REPLY), self.REPLY))
+                last = time.monotonic()
+
+
+def test_an_idle_connection_is_not_reused_past_the_keepalive_expiry() -> None:
+    """Below uvicorn's 5 s keep-alive: a request after 2.5 s idle opens a fresh connection, so no retry is needed."""
+    import time
+
+    from autotts.executor.backends.openai_backend import KEEPALIVE_EXPIRY_S
+
+    server = _ClosingServer()
+    client = OpenAIBackend("tiny", server.url, retries=0)
+    assert client.count_tokens("a") == 3
+    time.sleep(KEEPALIVE_EXPIRY_S + 0.5)
+    assert client.count_tokens("b") == 3  # a reused connection would be dropped: "cannot connect" with no retries
+    assert server.connections == 2

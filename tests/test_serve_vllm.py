@@ -46,7 +46,7 @@ def vllm(tmp_path_factory):
 def proxy(vllm):
     url, name, model = vllm
     with Proxy(["--controller", "pp:4", "--upstream", url, "--model", name, "--tokenizer", str(model),
-                *BRANCH]) as p:  # default --retries 1: an idle keep-alive connection the server closed is retried
+                *BRANCH]) as p:  # default --retries 1
         yield p
 
 

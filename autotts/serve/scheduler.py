@@ -206,8 +206,8 @@ class Scheduler:
 
     def _admit(self) -> None:
         with self._lock:
-            room = self.settings.max_live - len(self._live)
-            joining, self._queue = self._queue[:max(0, room)], self._queue[max(0, room):]
+            room = self._free_slots()
+            joining, self._queue = self._queue[:room], self._queue[room:]
             self._opening = len(joining)
         for ticket in joining:
             try:

@@ -8,7 +8,8 @@ counts come from the server's ``usage.completion_tokens``; a reply that ends
 before its budget must say ``finish_reason = "stop"`` (EOS, which counts as a
 token as in vLLM). Timeouts, connection errors and 5xx/429 replies are
 retried with exponential backoff by the ``openai`` client; what is left
-becomes one `AutottsError` line naming the server and the cause.
+becomes one `AutottsError` line naming the server and the cause. Idle
+connections expire before the server's keep-alive closes them (`_http_client`).
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class OpenAIBackend:
         self.model, self.base_url, self.sampling = model, base_url.rstrip("/"), sampling
         self.timeout, self.retries = float(timeout), int(retries)
         self.client = openai.OpenAI(base_url=self.base_url, api_key=api_key, timeout=self.timeout,
-                                    max_retries=self.retries)
+                                    max_retries=self.retries, http_client=_http_client(concurrency))
         self.pool = ThreadPoolExecutor(max_workers=max(1, int(concurrency)))
 
     def open(self, prompt: str, seeds: Sequence[int]) -> list[Branch]:
@@ -140,6 +141,22 @@ class OpenAIBackend:
         if reply.tokens > budget or (reply.tokens < budget and reply.finish != "stop"):
             raise UpstreamError(f"{self.base_url}: malformed reply ({reply.tokens} tokens with finish_reason "
                                f"{reply.finish!r} for max_tokens={budget}; expected {budget} tokens or 'stop')")
+
+
+KEEPALIVE_EXPIRY_S = 2.0
+
+
+def _http_client(concurrency: int) -> Any:
+    """The openai client's pool, but idle connections dropped after 2 s: uvicorn (vLLM, `transformers serve`)
+    closes them after 5 s, the client's default expiry, so a request could reuse a connection the server was
+    closing ("Server disconnected without sending a response"); after a burst every pooled connection is
+    equally old, so a retry could meet another stale one."""
+    import httpx
+    import openai
+
+    return openai.DefaultHttpxClient(limits=httpx.Limits(max_connections=max(100, 2 * int(concurrency)),
+                                                         max_keepalive_connections=max(16, int(concurrency)),
+                                                         keepalive_expiry=KEEPALIVE_EXPIRY_S))
 
 
 def _request_seed(branch: Branch) -> int:
