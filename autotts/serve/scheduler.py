@@ -306,7 +306,8 @@ class Scheduler:
         """Live and waiting requests, and branches still active among the live ones."""
         live = list(self._live)
         branches = sum(int((x.run.state.obs.status == ACTIVE).sum()) for x in live)
-        return {"live_requests": len(live) + self._opening, "queued_requests": len(self._queue), "live_branches": branches}
+        return {"live_requests": len(live) + self._opening, "queued_requests": len(self._queue),
+                "live_branches": branches}
 
 
 @dataclass
