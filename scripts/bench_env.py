@@ -165,8 +165,8 @@ def cold_timings(store: str, threads: int) -> None:
         best = min(_wall(cmd) for _ in range(3))
         print(f"  autotts eval {label:18s} {best:6.2f} s", flush=True)
     with tempfile.TemporaryDirectory() as out:
-        print(f"  autotts report (one store, default sweeps) {_wall(cli + ['report', '--store', store, '--out', out]):6.2f} s",
-              flush=True)
+        print("  autotts report (one store, default sweeps) "
+              f"{_wall(cli + ['report', '--store', store, '--out', out]):6.2f} s", flush=True)
 
 
 def _wall(cmd: list[str]) -> float:

@@ -206,7 +206,8 @@ def _skip(case: Case, max_gb: float) -> Row | None:
     need = case.store_gb()
     if need <= max_gb:
         return None
-    return Row(case, skipped=f"skipped: stores need ~{need:.1f} GB (probes x2 + probe runs, int64; packed lookup, int32) "
+    return Row(case, skipped=f"skipped: stores need ~{need:.1f} GB "
+                             "(probes x2 + probe runs, int64; packed lookup, int32) "
                              f"> --max-gb {max_gb:g}")
 
 
@@ -267,7 +268,8 @@ def _tensor_bytes(obj) -> int:  # type: ignore[no-untyped-def]
 def _store_bytes(store) -> int:  # type: ignore[no-untyped-def]
     from autotts.store.replay_store import TENSOR_FIELDS
     run, lookup = store.__dict__.get("probe_run"), store.__dict__.get("probe_lookup")  # cached once built
-    return (sum(_tensor_bytes(getattr(store, k)) for k in TENSOR_FIELDS) + (_tensor_bytes(run) if run is not None else 0)
+    return (sum(_tensor_bytes(getattr(store, k)) for k in TENSOR_FIELDS)
+            + (_tensor_bytes(run) if run is not None else 0)
             + (_tensor_bytes(lookup[0]) if lookup is not None else 0))
 
 

@@ -51,8 +51,9 @@ def start_vllm(python: str, workdir: Path) -> tuple[subprocess.Popen, str, str, 
         port = s.getsockname()[1]
     log = open(workdir / "vllm.log", "wb")
     proc = subprocess.Popen([python, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model),
-                             "--served-model-name", "tiny", "--dtype", "float32", "--max-model-len", "1024", *VLLM_FLAGS,
-                             "--host", "127.0.0.1", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT,
+                             "--served-model-name", "tiny", "--dtype", "float32", "--max-model-len", "1024",
+                             *VLLM_FLAGS, "--host", "127.0.0.1", "--port", str(port)],
+                            stdout=log, stderr=subprocess.STDOUT,
                             env={**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "PYTHONPATH": ""},
                             start_new_session=True)
     end = time.monotonic() + 400

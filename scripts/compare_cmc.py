@@ -9,7 +9,8 @@ and SC@64, all on the same episodes. `--controller cmc` (any baseline name) comp
 difference is then 0 with a zero-width interval, a check of the pairing.
 
 Accuracy at a token level is `autotts.evaluate.frontier.accuracy_at` (linear in tokens between the two
-bracketing β's, no running maximum; above ours' β=1 tokens, β=1's accuracy); differences come with a paired bootstrap over questions
+bracketing β's, no running maximum; above ours' β=1 tokens, β=1's accuracy); differences come with a paired
+bootstrap over questions
 (`autotts.evaluate.paired`): per store, and for the mean over the stores, where each store's questions are
 resampled independently and the curves averaged within each replicate. Acceptance (issue 11), on the mean:
   dominance: at each CMC β, ours' accuracy at CMC(β)'s tokens >= CMC(β)'s accuracy;
@@ -59,7 +60,8 @@ def fmt(d: Difference) -> str:
 def curve_table(results: list[list[SettingResult]], diffs: dict[str, Difference]) -> list[str]:
     """β | ours acc, tokens | CMC acc, tokens | ours − CMC at CMC(β)'s tokens, on the mean over stores."""
     mean = lambda m, b, attr: sum(getattr(r, attr) for s in results for r in s if (r.method, r.knob) == (m, b)) / len(results)  # noqa: E731,E501
-    lines = [f"  {'β':>4}  {'ours acc':>8} {'ours tok':>9}   {'CMC acc':>7} {'CMC tok':>9}   ours − CMC at CMC's tokens [95%]"]
+    lines = [f"  {'β':>4}  {'ours acc':>8} {'ours tok':>9}   {'CMC acc':>7} {'CMC tok':>9}   "
+             "ours − CMC at CMC's tokens [95%]"]
     for b in GRID:
         lines.append(f"  {b:4.1f}  {mean(OURS, b, 'accuracy'):8.2f} {mean(OURS, b, 'tokens'):9.0f}   "
                      f"{mean('cmc', b, 'accuracy'):7.2f} {mean('cmc', b, 'tokens'):9.0f}   "
@@ -77,7 +79,8 @@ def check_split(name: str, specs: list[str], controller: str, seeds: int, resamp
           f"{resamples} resamples, 95% intervals ({time.time() - start:.0f}s)")
     at05, sc = "at CMC β=0.5's tokens", "at 25% of SC@64's tokens"
     w = max(len(s) for s in specs)
-    print(f"  {'store':{w}s} {'ours − CMC at CMC(0.5) tok':>26s} {'ours(1) − CMC(1)':>24s} {'ours − SC@64 at 25% tok':>24s}")
+    print(f"  {'store':{w}s} {'ours − CMC at CMC(0.5) tok':>26s} {'ours(1) − CMC(1)':>24s} "
+          f"{'ours − SC@64 at 25% tok':>24s}")
     for spec, d in zip(specs, per_store):
         print(f"  {spec:{w}s} {fmt(d[at05]):>26s} {fmt(d['same knob (1), ' + _ratio(d)]):>24s} {fmt(d[sc]):>24s}")
     print(f"  mean over {len(specs)} stores:")

@@ -70,7 +70,8 @@ def compare_public(args: argparse.Namespace) -> int:
     print(f"{'figure':26s} {'public':>10s} {'public range':>21s} {'synthetic':>10s}  fit (tolerance)")
     for key, value in pooled.items():
         lo, hi = min(e[key] for e in each), max(e[key] for e in each)
-        print(f"{key:26s} {_fmt(value):>10s} {_fmt(lo):>10s}..{_fmt(hi):<10s} {_fmt(synth[key]):>10s}  {_verdict(key, synth)}")
+        print(f"{key:26s} {_fmt(value):>10s} {_fmt(lo):>10s}..{_fmt(hi):<10s} {_fmt(synth[key]):>10s}  "
+              f"{_verdict(key, synth)}")
     return 0
 
 
@@ -128,7 +129,8 @@ def to_params(x: np.ndarray) -> dict[str, float]:
     """
     unsolved = _logistic(x[0])
     return {"unsolved": unsolved, "solved": (1.0 - unsolved) * _logistic(x[1]), "difficulty_a": math.exp(x[2]),
-            "length_easy": float(np.clip(x[3], 7.0, 10.0)), "tail_a": math.exp(x[4]), "attractor_concentration": math.exp(x[5])}
+            "length_easy": float(np.clip(x[3], 7.0, 10.0)), "tail_a": math.exp(x[4]),
+            "attractor_concentration": math.exp(x[5])}
 
 
 def start_vector(target_sc_accuracy: float) -> np.ndarray:

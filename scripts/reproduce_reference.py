@@ -63,14 +63,16 @@ def main() -> int:
             acc, tok = round(fig.accuracy, 2), fig.tokens
             d_acc, d_tok = acc - float(r["acc"]), tok - float(r["avg_tokens"])
             tol_acc, tol_tok, tol_rel = TOLERANCE[method]
-            ok = abs(d_acc) <= tol_acc + 1e-9 and (abs(d_tok) <= (tol_tok if tol_tok else tol_rel * float(r["avg_tokens"])))
+            ok = (abs(d_acc) <= tol_acc + 1e-9
+                  and (abs(d_tok) <= (tol_tok if tol_tok else tol_rel * float(r["avg_tokens"]))))
             failures += not ok
             w = worst.setdefault(method, [0.0, 0.0])
             w[0], w[1] = max(w[0], abs(d_acc)), max(w[1], abs(d_tok))
             walls.setdefault(method, []).append((wall, float(r["wall_s"])))
             print(f"{name:22s} {r['method']:14s} {r['knob']:>4s}  acc {acc:6.2f} ref {float(r['acc']):6.2f} "
                   f"d {d_acc:+.2f}  tokens {tok:11.1f} ref {float(r['avg_tokens']):11.1f} d {d_tok:+.1f}  "
-                  f"wall {wall:6.3f}s (ref {float(r['wall_s']):.2f}s)  {'ok' if ok else 'OUT OF TOLERANCE'}", flush=True)
+                  f"wall {wall:6.3f}s (ref {float(r['wall_s']):.2f}s)  {'ok' if ok else 'OUT OF TOLERANCE'}",
+                  flush=True)
     print("\nsummary (worst |Δaccuracy| points, worst |Δtokens|, mean wall ours vs reference):")
     for method, (da, dt) in worst.items():
         ours = sum(w for w, _ in walls[method]) / len(walls[method])

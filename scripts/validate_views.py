@@ -83,7 +83,8 @@ def reference_cmc(path: str, spec: str) -> tuple[list[float], list[float]] | Non
 
 
 def cmc_sweep(store, seeds: int, cache: str | None = None) -> tuple[list[float], list[float]]:
-    """CMC's (accuracy, tokens) at each β of BETAS; with `cache`, kept per store fingerprint and seeds (CMC is fixed)."""
+    """CMC's (accuracy, tokens) at each β of BETAS; with `cache`, kept per store fingerprint and seeds
+    (CMC is fixed)."""
     key = f"{store.fingerprint}:{seeds}"
     stored = json.loads(Path(cache).read_text()) if cache and Path(cache).is_file() else {}
     if key in stored:

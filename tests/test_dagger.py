@@ -44,7 +44,8 @@ def test_relabelled_states_are_the_learners_not_the_teachers() -> None:
     cfg = ImitationConfig(betas=(0.0, 1.0), episodes_per_store=12, keep=1.0)
     data = relabel([store], initial_weights(shape), shape, spec, DEFAULT_GUARDS, cfg, torch.Generator().manual_seed(0))
     own = _Collector(0.0, spec, 1.0, torch.Generator().manual_seed(0))
-    rollout(store, random_episodes(store, 12, torch.Generator().manual_seed(0)), make_baseline("cmc", 0.0), recorder=own)
+    rollout(store, random_episodes(store, 12, torch.Generator().manual_seed(0)), make_baseline("cmc", 0.0),
+            recorder=own)
     assert set(data["beta"].tolist()) == {0.0, 1.0}
     assert data["stop"].sum() > 0 and data["advance"].sum() > 0
     assert _rows(data) != _rows(pool_samples(own.parts))

@@ -5,7 +5,8 @@ random priorities, opens of 0..3 as probes or full reads, and Action fields
 randomly left None) drives all episodes of a store through `batched.step`; the
 same decisions, split per row, drive one `ReferenceEpisode` each. After every
 round every episode that acted is compared: statuses, depths, answers, streaks,
-per-slot and total costs, sequential tokens (the per-round critical path), open rounds, completion order, n_open, round, done,
+per-slot and total costs, sequential tokens (the per-round critical path), open rounds, completion order,
+n_open, round, done,
 result; one extra random round at the end checks that answered episodes stay put.
 """
 

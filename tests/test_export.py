@@ -129,7 +129,8 @@ def test_pt2_runs_in_a_fresh_process_without_autotts(tmp_path) -> None:
         rollout(store, protocol_episodes(store, "reference", seeds), ctrl.with_beta(beta))
     shape, generator = PolicyShape(), torch.Generator().manual_seed(0)
     for e, b, c in ((1, 7, 3), (5, 2, 9)):  # other numbers of branches and voting branches than the controller's
-        record(torch.randn(e, shape.n_pool, generator=generator), torch.randn(e, b, shape.n_branch, generator=generator),
+        record(torch.randn(e, shape.n_pool, generator=generator),
+               torch.randn(e, b, shape.n_branch, generator=generator),
                torch.rand(e, generator=generator), torch.randn(e, c, shape.n_completed, generator=generator),
                torch.randn(e, c, shape.n_live, generator=generator), torch.rand(e, c, generator=generator) > 0.5)
     assert len({c[0][0].shape[0] for c in calls}) > 2 and len({c[0][1].shape[1] for c in calls}) > 2

@@ -102,7 +102,8 @@ def test_decision_merges_like_where() -> None:
     masks = [torch.rand((e, b), generator=g) < p for p in (0.0, 0.3, 0.5, 0.4)]
     steps = torch.randint(1, 4, (e, b), generator=g, dtype=torch.int32)
     d = Decision(obs)
-    adv, prune, by = torch.zeros((e, b), dtype=torch.long), torch.zeros((e, b), dtype=torch.bool), torch.full((e, b), -1)
+    adv, prune, by = (torch.zeros((e, b), dtype=torch.long), torch.zeros((e, b), dtype=torch.bool),
+                      torch.full((e, b), -1))
     plan = [(masks[0], 2, True, False), (masks[1], 0, True, False), (masks[2], steps, False, False),
             (masks[3], FINISH, False, True)]
     for rule, (mask, k, pr, override) in enumerate(plan):

@@ -1,7 +1,8 @@
 """Fuzz every kind of input file a user hands autotts: each command works or exits 2 with one line.
 
 Valid files of each kind (replay store JSON and compact .pt, questions JSONL, an export's
-manifest.json, controller.pt (TorchScript) and controller.pt2 (torch.export), a discovery checkpoint, train.py's overrides) are mutated by
+manifest.json, controller.pt (TorchScript) and controller.pt2 (torch.export), a discovery checkpoint,
+train.py's overrides) are mutated by
 hypothesis (tests/fuzz_mutations.py: flipped types, deleted and duplicated keys, huge,
 negative and non-finite numbers, truncation, random bytes) and handed to the real command,
 in-process: ``autotts.cli.main`` and train.py's `run_config`. A mutated input must either work

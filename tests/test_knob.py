@@ -98,7 +98,8 @@ def test_a_generation_that_breaks_the_rule_is_exported_only_while_none_keeps_it(
     module = DiscoveryModule(settings, [], [], torch.zeros(settings.shape.size))
     module.objective, module.searcher = object(), object()
     module.validator = _Scripted([(0.3, False), (0.2, True), (0.9, False), (0.25, True)])
-    monkeypatch.setattr(module_mod, "center_of", lambda searcher: torch.full((settings.shape.size,), 1.0 * module.generation))
+    monkeypatch.setattr(module_mod, "center_of",
+                        lambda searcher: torch.full((settings.shape.size,), 1.0 * module.generation))
     picked = []
     for generation in range(4):
         module.generation = generation
@@ -141,7 +142,8 @@ def _finalist_module(monkeypatch, holds_at_more_seeds: set[int]):
     module.objective, module.searcher = object(), object()
     module.validator = _Scripted([(0.3, False), (0.2, True), (0.9, False), (0.5, False)])
     module.validator.stores, module.validator.splits = [], []
-    monkeypatch.setattr(module_mod, "center_of", lambda searcher: torch.full((settings.shape.size,), 1.0 * module.generation))
+    monkeypatch.setattr(module_mod, "center_of",
+                        lambda searcher: torch.full((settings.shape.size,), 1.0 * module.generation))
     for generation in range(4):
         module.generation = generation
         module.validate()

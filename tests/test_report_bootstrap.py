@@ -13,7 +13,8 @@ from autotts.evaluate.bootstrap import interval, question_means, resample_weight
 
 def _episodes(questions: list[int], seeds: list[int]) -> Episodes:
     q = torch.tensor(questions)
-    return Episodes(q, torch.zeros(len(q), 1, dtype=torch.long), torch.ones(len(q), dtype=torch.long), torch.tensor(seeds))
+    return Episodes(q, torch.zeros(len(q), 1, dtype=torch.long), torch.ones(len(q), dtype=torch.long),
+                    torch.tensor(seeds))
 
 
 def test_question_means_average_each_questions_seeds():

@@ -35,7 +35,8 @@ def test_report_on_a_small_store(tmp_path, capsys):
     store = write_toy_store(tmp_path / "toy-model" / "toyset.json")
     out = tmp_path / "report"
     rc = main(["report", "--store", str(store), "--baselines", "sc,parallel_probe,cmc", "--knobs", "sc=1,8",
-               "--knobs", "parallel_probe=4", "--knobs", "cmc=0,1", "--seeds", "3", "--resamples", "200", "--out", str(out)])
+               "--knobs", "parallel_probe=4", "--knobs", "cmc=0,1", "--seeds", "3", "--resamples", "200",
+               "--out", str(out)])
     assert rc == 0
     assert capsys.readouterr().out.strip() == str(out / "report.md")
     rows = _csv(out / "toy-model_toyset" / "table.csv")
@@ -54,7 +55,8 @@ def test_report_on_a_small_store(tmp_path, capsys):
     again = tmp_path / "again"
     assert main(["report", "--results", str(out / "results.json"), "--resamples", "50", "--out", str(again)]) == 0
     redrawn = _csv(again / "toy-model_toyset" / "table.csv")
-    assert [(r["setting"], r["accuracy"], r["tokens"]) for r in redrawn] == [(r["setting"], r["accuracy"], r["tokens"]) for r in rows]
+    assert ([(r["setting"], r["accuracy"], r["tokens"]) for r in redrawn]
+            == [(r["setting"], r["accuracy"], r["tokens"]) for r in rows])
     assert "3 seeds per question" in (again / "report.md").read_text()
 
 
@@ -120,8 +122,8 @@ def test_report_sc_figures_match_the_reference_sweep(tmp_path):
     assert main(["report", "--store", "Qwen3-1.7B/aime25", "--baselines", "sc", "--knobs", "sc=4,64",
                  "--resamples", "50", "--out", str(out)]) == 0
     got = {r["setting"]: r for r in _csv(out / "Qwen3-1.7B_aime25" / "table.csv")}
-    ref = {f"SC@{r['knob']}": r for r in _csv(reference_csv()) if r["model"] == "Qwen3-1.7B" and r["dataset"] == "aime25"
-           and r["method"] == "SC"}
+    ref = {f"SC@{r['knob']}": r for r in _csv(reference_csv())
+           if r["model"] == "Qwen3-1.7B" and r["dataset"] == "aime25" and r["method"] == "SC"}
     for name in ("SC@4", "SC@64"):
         assert round(float(got[name]["accuracy"]), 2) == float(ref[name]["acc"])
         assert round(float(got[name]["tokens"]), 1) == pytest.approx(float(ref[name]["avg_tokens"]), abs=0.051)

@@ -84,7 +84,8 @@ def test_many_questions_in_one_direction_exclude_zero_and_opposite_moves_do_not(
 
 def test_matched_tokens_interpolate_the_bracketing_betas_of_each_replicate():
     base = cmc_sweep()
-    ours = [result("ours", 0.0, np.full(Q, 10.0), np.full(Q, 1e4)), result("ours", 0.5, np.full(Q, 40.0), np.full(Q, 5e4)),
+    ours = [result("ours", 0.0, np.full(Q, 10.0), np.full(Q, 1e4)),
+            result("ours", 0.5, np.full(Q, 40.0), np.full(Q, 5e4)),
             result("ours", 1.0, np.full(Q, 60.0), np.full(Q, 1e5))]
     keys, acc, tok = replicate_curves([base + ours], resamples=200)
     diffs = by_label(compare([base + ours], "ours", resamples=200))
@@ -104,7 +105,8 @@ def test_matched_tokens_interpolate_the_bracketing_betas_of_each_replicate():
 
 def test_below_ours_cheapest_is_undefined_and_above_ours_dearest_is_its_accuracy():
     base = cmc_sweep()
-    ours = [result("ours", 0.5, np.full(Q, 50.0), np.full(Q, 3e4)), result("ours", 1.0, np.full(Q, 60.0), np.full(Q, 8e4))]
+    ours = [result("ours", 0.5, np.full(Q, 50.0), np.full(Q, 3e4)),
+            result("ours", 1.0, np.full(Q, 60.0), np.full(Q, 8e4))]
     diffs = by_label(compare([base + ours], "ours", resamples=50))
     assert math.isnan(diffs["at CMC β=0's tokens"].value)  # CMC(0) costs ~2e4: no setting of ours fits
     top = diffs["at CMC β=1's tokens"]  # ~1e5: ours' dearest setting (8e4 tokens) is what that budget buys
@@ -132,4 +134,5 @@ def test_report_pools_a_datasets_stores_and_writes_the_section():
     assert [(p.dataset, p.stores) for p in pooled] == [("d", ["m0/d", "m1/d"])]
     assert isinstance(pooled[0], Pooled) and len(pooled[0].rows()) == 2 * len(CMC_TOKENS) + 1
     text = pooled_section(pooled[0].dataset, pooled[0].stores, pooled[0].paired, 0.95)
-    assert "## Mean over 2 stores / d" in text and "| at CMC β=0.5's tokens |" in text and "+0.00 [+0.00, +0.00]" in text
+    assert ("## Mean over 2 stores / d" in text and "| at CMC β=0.5's tokens |" in text
+            and "+0.00 [+0.00, +0.00]" in text)

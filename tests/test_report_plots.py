@@ -14,7 +14,8 @@ from report_toys import setting, sweep
 
 
 def _summary(model: str = "m", dataset: str = "d", extra: bool = False):
-    results = sweep() + ([setting("runs/ctrl", b, 0.35 + 0.3 * b, 1.5e4 + 3e5 * b) for b in (0.0, 0.5, 1.0)] if extra else [])
+    results = sweep() + ([setting("runs/ctrl", b, 0.35 + 0.3 * b, 1.5e4 + 3e5 * b) for b in (0.0, 0.5, 1.0)]
+                         if extra else [])
     return summarise(results, store=f"{model}/{dataset}", model=model, dataset=dataset, resamples=200)
 
 

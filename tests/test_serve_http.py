@@ -170,7 +170,8 @@ def test_api_key_body_limit_and_schema_errors(upstream, faults, caplog) -> None:
                 httpx.get(f"{p.url}/traces/{ok.model_extra['autotts']['trace_id']}",
                           headers={"Authorization": "Bearer client-key"}).text, caplog.text]
     assert all(SECRET not in s for s in seen)
-    assert any({k.lower(): v for k, v in h.items()}.get("authorization") == f"Bearer {SECRET}" for h in faults.headers)  # it was sent upstream only
+    # it was sent upstream only
+    assert any({k.lower(): v for k, v in h.items()}.get("authorization") == f"Bearer {SECRET}" for h in faults.headers)
 
 
 def _post(p: Proxy, prompt: str, out: dict, key: str, **extra) -> None:

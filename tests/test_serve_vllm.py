@@ -97,7 +97,8 @@ def test_64_concurrent_requests_are_all_answered_each_as_alone(vllm, proxy, tmp_
     assert len(got) == 64 and not differing, differing
     seconds = sorted(s for _, s in got)
     after = proxy.metrics()
-    proxy_s = after["autotts_serve_scheduler_proxy_seconds_total"] - before["autotts_serve_scheduler_proxy_seconds_total"]
+    proxy_s = after["autotts_serve_scheduler_proxy_seconds_total"] - \
+        before["autotts_serve_scheduler_proxy_seconds_total"]
     upstream_s = after["autotts_serve_scheduler_upstream_seconds_total"] - \
         before["autotts_serve_scheduler_upstream_seconds_total"]
     assert after["autotts_serve_live_branches"] == 0

@@ -15,7 +15,8 @@ from autotts.store import load_store, to_records
 from autotts.store.autotts_json import write_records
 
 # a small pool (so answers repeat, as real probes do) with unicode, spaces and empty strings
-answers = st.sampled_from(["0", "1", "42", "ERR", "No", "x + 1", "√2", "答案", "", " ", "\\frac{1}{2}"]) | st.text(max_size=6)
+answers = (st.sampled_from(["0", "1", "42", "ERR", "No", "x + 1", "√2", "答案", "", " ", "\\frac{1}{2}"])
+           | st.text(max_size=6))
 branch = st.tuples(st.lists(answers, max_size=6), st.integers(0, 10**7), answers).map(list)
 
 

@@ -138,6 +138,7 @@ def test_an_exported_map_runs_cmc_and_the_policy_at_their_own_beta_in_a_fresh_pr
     assert "β=0: CMC(0.2), β=0.5: policy at β=0.1" in explain.stdout and "stop:" in explain.stdout
     manifest["beta_map"] = {"betas": [0, 1], "programs": ["policy", "sc"], "inner": [0, 1]}
     (switched / "manifest.json").write_text(json.dumps(manifest))
-    proc = subprocess.run([python(), "-m", "autotts.cli", "eval", "--controller", str(switched), "--store", SMALL_STORE],
+    proc = subprocess.run([python(), "-m", "autotts.cli", "eval", "--controller", str(switched),
+                           "--store", SMALL_STORE],
                           cwd=ROOT, env=subprocess_env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0 and "beta_map.programs" in proc.stderr and "Traceback" not in proc.stderr

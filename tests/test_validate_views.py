@@ -22,7 +22,7 @@ def test_a_curve_that_is_cmc_is_not_reported_below_cmcs_rounded_published_rows(m
     from tests.script_support import SCRIPTS, load_script
     monkeypatch.syspath_prepend(str(SCRIPTS))                       # it imports compare_cmc beside it
     views = load_script("validate_views")
-    exact = [52.4 + 0.5 * i + 2 / 300 for i in range(11)]            # computed means ending in .xx67 (multiples of 1/150)
+    exact = [52.4 + 0.5 * i + 2 / 300 for i in range(11)]          # computed means ending in .xx67 (multiples of 1/150)
     tokens = [58e3 + 50e3 * i for i in range(11)]
     published = [round(a, 2) for a in exact]                        # the CSV's 2 decimals: 0.0033 up here
     curve = list(zip(views.BETAS, exact, tokens))                   # ours *is* CMC at every β

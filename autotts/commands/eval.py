@@ -9,7 +9,8 @@ import sys
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--store", action="append", required=True, metavar="PATH",
-                   help="store file (.json/.json.gz/.pt), MODEL/DATASET under $AUTOTTS_DATA, or synthetic[:k=v,...]; repeatable")
+                   help="store file (.json/.json.gz/.pt), MODEL/DATASET under $AUTOTTS_DATA, "
+                        "or synthetic[:k=v,...]; repeatable")
     p.add_argument("--controller", action="append", required=True, metavar="NAME",
                    help="sc, asc, esc, parallel_probe, cmc, or an export dir; repeatable or comma-separated")
     p.add_argument("--knob", help="baseline knobs, comma-separated (default: the reference sweep)")
@@ -51,5 +52,6 @@ def _print_table(rows: list) -> None:
     for r in rows:
         knob = r.beta if r.beta is not None else r.knob
         table.add_row(f"{r.model}/{r.dataset}", r.controller, "" if knob is None else f"{knob:g}",
-                      f"{r.accuracy:.2f}", f"{r.tokens:,.1f}", f"{r.seq_tokens:,.1f}", str(r.episodes), f"{r.wall_s:.3f}")
+                      f"{r.accuracy:.2f}", f"{r.tokens:,.1f}", f"{r.seq_tokens:,.1f}", str(r.episodes),
+                      f"{r.wall_s:.3f}")
     Console(file=sys.stdout, width=120).print(table)

@@ -61,7 +61,8 @@ def main(args: argparse.Namespace) -> int:
 
 
 def switch_text(beta_map) -> str:
-    """Which user β run CMC itself and which run the policy (at which β of its own): the rules below are the policy's."""
+    """Which user β run CMC itself and which run the policy (at which β of its own): the rules below are the
+    policy's."""
     at = ", ".join(f"β={b:g}: " + (f"policy at β={i:g}" if p == "policy" else f"CMC({i:g})")
                    for b, p, i in zip(beta_map.betas, beta_map.programs, beta_map.inner))
     return f"teacher switch (manifest beta_map): {at}; the rules below are the policy's, at its own β"

@@ -69,7 +69,8 @@ def _print_table(rows: list[dict], trace: bool) -> None:
     console.print(table)
     acc = sum(r["correct"] for r in rows) / len(rows)
     mean = lambda key: sum(r[key] for r in rows) / len(rows)  # noqa: E731
-    console.print(f"accuracy {100 * acc:.1f}%  mean tokens {mean('tokens'):.0f}  mean seq tokens {mean('seq_tokens'):.0f}")
+    console.print(f"accuracy {100 * acc:.1f}%  mean tokens {mean('tokens'):.0f}  "
+                  f"mean seq tokens {mean('seq_tokens'):.0f}")
     if trace:
         for r in rows:
             console.print(f"[bold]line {r['line']}[/bold]")

@@ -14,11 +14,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--controller", required=True,
                         help="NAME:KNOB (sc:8, asc:16, esc:16, pp:16, cmc[:BETA]) or an exported controller directory")
     parser.add_argument("--upstream", required=True, help="the completions server's URL, e.g. http://127.0.0.1:8000/v1")
-    parser.add_argument("--model", required=True, help="the served model name (what clients send and the upstream serves)")
-    parser.add_argument("--beta", type=float, default=0.5, help="default accuracy-cost knob in [0,1] (default: %(default)s)")
+    parser.add_argument("--model", required=True,
+                        help="the served model name (what clients send and the upstream serves)")
+    parser.add_argument("--beta", type=float, default=0.5,
+                        help="default accuracy-cost knob in [0,1] (default: %(default)s)")
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default: %(default)s, loopback only)")
     parser.add_argument("--port", type=int, default=8080, help="port (default: %(default)s)")
-    parser.add_argument("--api-key", default=None, help=f"clients must send it as a Bearer token (or set ${API_KEY_ENV})")
+    parser.add_argument("--api-key", default=None,
+                        help=f"clients must send it as a Bearer token (or set ${API_KEY_ENV})")
     parser.add_argument("--upstream-api-key", default=None, help="key sent to the upstream (default: $OPENAI_API_KEY)")
     parser.add_argument("--tokenizer", default=None,
                         help="local tokenizer of the served model for chat templates (default: the upstream's)")

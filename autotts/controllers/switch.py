@@ -17,7 +17,7 @@ with the rollout's rows) and each episode takes its own program's action.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor

@@ -337,8 +337,10 @@ def _check(s: Settings) -> None:
          f"imitation.teachers={list(s.imitation.teachers)}: expected a non-empty list of {' and '.join(TEACHERS)} "
          "(SC, ASC and ESC read whole branches in one action: no head imitates them)"),
         (s.objective.reference in ("",) + TEACHERS,
-         f"objective.reference={s.objective.reference!r}: expected '' (the λ(β) price) or one of {', '.join(TEACHERS)}"),
-        (s.objective.anchor_reference in ("",) + TEACHERS and (s.objective.reference or not s.objective.anchor_reference),
+         f"objective.reference={s.objective.reference!r}: expected '' (the λ(β) price) "
+         f"or one of {', '.join(TEACHERS)}"),
+        (s.objective.anchor_reference in ("",) + TEACHERS
+         and (s.objective.reference or not s.objective.anchor_reference),
          f"objective.anchor_reference={s.objective.anchor_reference!r}: expected '' or one of {', '.join(TEACHERS)}, "
          "with objective.reference set"),
         (s.trainer.generations >= 1, f"trainer.generations={s.trainer.generations}: expected >= 1"),

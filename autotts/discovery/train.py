@@ -98,7 +98,8 @@ def switch_line(switch: dict) -> str:
     spans = ", ".join(f"{r['beta']:g}" + (f"->{r['inner']:g}" if r["program"] == "policy" else "") for r in rows
                       if r["program"] == "policy") or "none"
     head = f"teacher switch (monotone.teacher_switch): policy at β {spans} (->: its own β), CMC elsewhere"
-    return head + ("; exported (the curve above is the switched one)" if switch["used"] else f"; not used: {switch['why']}")
+    return head + ("; exported (the curve above is the switched one)" if switch["used"]
+                   else f"; not used: {switch['why']}")
 
 
 def fit(cfg: Mapping[str, Any], run_dir: str | Path) -> TrainResult:
@@ -216,7 +217,8 @@ def _quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     logging.getLogger("evotorch").setLevel(logging.ERROR)
     for message in (".*does not have many workers.*", ".*configure_optimizers.*", ".*returned None.*",
-                    ".*LeafSpec.*", ".*Checkpoint directory.*exists and is not empty.*", ".*GPU available but not used.*",
+                    ".*LeafSpec.*", ".*Checkpoint directory.*exists and is not empty.*",
+                    ".*GPU available but not used.*",
                     ".*dirpath has changed.*", ".*To copy construct from a tensor.*",
                     ".*sync_dist=True.*"):  # DDP: every rank validates the same weights to the same score
         warnings.filterwarnings("ignore", message=message)
@@ -304,7 +306,8 @@ def _monotone(module: Any) -> dict:
 
 
 def _switch(module: Any, verdict: dict) -> dict:
-    """`monotone.teacher_switch`: CMC wherever the exported weights did not beat it (`autotts.discovery.teacher_map`)."""
+    """`monotone.teacher_switch`: CMC wherever the exported weights did not beat it
+    (`autotts.discovery.teacher_map`)."""
     from autotts.discovery.teacher_map import switch_check
 
     s = module.settings

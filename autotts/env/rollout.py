@@ -66,7 +66,8 @@ def rollout(store: ReplayStore, episodes: Episodes, controller: Any, context: di
         memory = controller.init(state.obs, context)
     e = len(episodes)
     dev = state.obs.status.device
-    out = {k: torch.zeros(e, dtype=torch.long, device=dev) for k in ("answer", "tokens", "rounds", "opened", "seq_tokens")}
+    out = {k: torch.zeros(e, dtype=torch.long, device=dev)
+           for k in ("answer", "tokens", "rounds", "opened", "seq_tokens")}
     rows = torch.arange(e, device=dev)
     if recorder is not None:
         recorder.on_state(state, rows)

@@ -66,7 +66,8 @@ def run_eval(args: argparse.Namespace) -> list[EvalRow]:
         for name in names:
             rows += _traced(args, store, episodes, name, knobs, betas) if args.trace else [
                 eval_row(store, episodes, name, result, wall, None if is_beta else v, v if is_beta else None)
-                for v, result, wall, is_beta in _swept(store, episodes, name, knobs, betas, getattr(args, "fold", None))]
+                for v, result, wall, is_beta in _swept(store, episodes, name, knobs, betas,
+                                                       getattr(args, "fold", None))]
     return rows
 
 

@@ -73,7 +73,8 @@ def matched_gain(tokens: np.ndarray, accuracy: np.ndarray, base_tokens: np.ndarr
 def matched_gain_samples(tokens: np.ndarray, accuracy: np.ndarray, base_tokens: np.ndarray,
                          base_accuracy: np.ndarray) -> np.ndarray:
     """`matched_gain` for each row of [R, S] resampled curves: [R]."""
-    return np.array([matched_gain(t, a, bt, ba)[0] for t, a, bt, ba in zip(tokens, accuracy, base_tokens, base_accuracy)])
+    return np.array([matched_gain(t, a, bt, ba)[0]
+                     for t, a, bt, ba in zip(tokens, accuracy, base_tokens, base_accuracy)])
 
 
 def tokens_to_reach_samples(tokens: np.ndarray, accuracy: np.ndarray, target: np.ndarray) -> np.ndarray:

@@ -25,7 +25,8 @@ def figures(result: Rollout, episodes: Episodes) -> Figures:
     """Mean over seeds of the per-seed means, in float64 (the reference's numpy mean)."""
     seeds = episodes.seed.to(result.correct.device)
     uniq, inverse = torch.unique(seeds, return_inverse=True)
-    n = torch.zeros(len(uniq), dtype=torch.float64, device=seeds.device).index_add_(0, inverse, torch.ones_like(seeds, dtype=torch.float64))
+    n = torch.zeros(len(uniq), dtype=torch.float64, device=seeds.device).index_add_(
+        0, inverse, torch.ones_like(seeds, dtype=torch.float64))
     acc = torch.zeros_like(n).index_add_(0, inverse, result.correct.double()) / n
     tok = torch.zeros_like(n).index_add_(0, inverse, result.tokens.double()) / n
     seq = torch.zeros_like(n).index_add_(0, inverse, result.seq_tokens.double()) / n

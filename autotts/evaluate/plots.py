@@ -184,4 +184,5 @@ def to_rgb(fig: "Figure", dpi: int = 100) -> "np.ndarray":
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
 
-__all__ = ["curve_lines", "draw_frontier", "draw_sequential", "frontier_figure", "grid_figure", "method_color", "require_matplotlib", "save_png", "to_rgb"]
+__all__ = ["curve_lines", "draw_frontier", "draw_sequential", "frontier_figure", "grid_figure", "method_color",
+           "require_matplotlib", "save_png", "to_rgb"]

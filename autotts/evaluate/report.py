@@ -24,8 +24,8 @@ from autotts.evaluate.bootstrap import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES
 from autotts.evaluate.paired import Difference, compare
 from autotts.evaluate.report_markdown import header, overview_table, pooled_section, settings_table, store_section
 from autotts.evaluate.summary import StoreSummary, summarise
-from autotts.evaluate.sweep import (ANCHOR, SettingResult, StoreResults, is_baseline, results_from_json, results_to_json,
-                                    run_sweep, setting_label)
+from autotts.evaluate.sweep import (ANCHOR, SettingResult, StoreResults, is_baseline, results_from_json,
+                                    results_to_json, run_sweep, setting_label)
 
 
 @dataclass(frozen=True)

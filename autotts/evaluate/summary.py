@@ -120,12 +120,14 @@ def _triple(name: str, band: Band, i: int) -> dict[str, float]:
 
 
 def summarise(results: Sequence[SettingResult], store: str = "", model: str = "", dataset: str = "",
-              resamples: int = DEFAULT_RESAMPLES, confidence: float = DEFAULT_CONFIDENCE, seed: int = 0) -> StoreSummary:
+              resamples: int = DEFAULT_RESAMPLES, confidence: float = DEFAULT_CONFIDENCE,
+              seed: int = 0) -> StoreSummary:
     """Curves, intervals and comparisons from one store's results (all settings share the bootstrap draws)."""
     if not results:
         raise AutottsError(f"{store or 'store'}: no results to summarise")
     if len({len(r.question_accuracy) for r in results}) != 1:
-        raise AutottsError(f"{store or 'store'}: results cover different question sets; evaluate them on the same episodes")
+        raise AutottsError(f"{store or 'store'}: results cover different question sets; "
+                           "evaluate them on the same episodes")
     weights = resample_weights(len(results[0].question_accuracy), resamples, seed)
     acc_s = resampled_means(np.stack([r.question_accuracy for r in results]), weights)  # [R, S]
     tok_s = resampled_means(np.stack([r.question_tokens for r in results]), weights)
@@ -172,7 +174,8 @@ def _matched(results: Sequence[SettingResult], groups: dict[str, list[int]], acc
         for base, bi in groups.items():
             if base == method or not is_baseline(base):
                 continue
-            gain, n = matched_gain(point("tokens", mi), point("accuracy", mi), point("tokens", bi), point("accuracy", bi))
+            gain, n = matched_gain(point("tokens", mi), point("accuracy", mi),
+                                   point("tokens", bi), point("accuracy", bi))
             samples = matched_gain_samples(tok_s[:, mi], acc_s[:, mi], tok_s[:, bi], acc_s[:, bi])
             lo, hi = interval(samples, confidence)
             out.append(Comparison(method, base, gain, float(lo), float(hi), n))

@@ -171,7 +171,8 @@ def _draw_board(ax, t: Timeline) -> None:
     if t.stop_round is not None:
         ax.axvline(t.rounds - 0.5, color="black", linestyle="--", linewidth=1.0, label="stop", gid="stop")
     ax.set_yticks(range(len(t.slots)))
-    ax.set_yticklabels([f"#{s} b{b}" for s, b in zip(t.slots, t.branches)], fontsize=max(4, min(7, 300 // max(len(t.slots), 1))))
+    ax.set_yticklabels([f"#{s} b{b}" for s, b in zip(t.slots, t.branches)],
+                       fontsize=max(4, min(7, 300 // max(len(t.slots), 1))))
     ax.set_ylabel("branch (slot, store index)")
     ax.set_xlabel("round")
     from matplotlib.ticker import FixedLocator, MaxNLocator

@@ -44,7 +44,8 @@ def add_sampling_arguments(group: argparse._ArgumentGroup) -> None:
     group.add_argument("--max-tokens", type=int, default=32768, help="token cap per branch (default: %(default)s)")
     group.add_argument("--prompt-template", default="{question}",
                        help="prompt text; {question} is replaced by the question (default: %(default)r)")
-    group.add_argument("--probe-cue", default=DEFAULT_CUE, help="text appended to read an answer (default: %(default)r)")
+    group.add_argument("--probe-cue", default=DEFAULT_CUE,
+                       help="text appended to read an answer (default: %(default)r)")
     group.add_argument("--probe-tokens", type=int, default=16,
                        help="greedy tokens a probe decodes (default: %(default)s)")
 

@@ -52,7 +52,8 @@ class Metrics:
             lines = [f"# TYPE {p}_requests_total counter"]
             lines += [f'{p}_requests_total{{outcome="{k}"}} {v}' for k, v in sorted(self.outcomes.items())]
             for name, value, doc in (("tokens", self.tokens, "tokens generated on all branches of answered requests"),
-                                     ("sequential_tokens", self.seq_tokens, "critical-path tokens of answered requests"),
+                                     ("sequential_tokens", self.seq_tokens,
+                                      "critical-path tokens of answered requests"),
                                      ("rounds", self.rounds, "rounds of answered requests"),
                                      ("branches", self.branches, "branches opened by answered requests"),
                                      ("upstream_errors", self.upstream_errors, "requests failed by the upstream")):
@@ -67,7 +68,8 @@ class Metrics:
         for name, value in gauges.items():
             lines += [f"# TYPE {p}_{name} gauge", f"{p}_{name} {value}"]
         for name in ("rounds", "controller_calls"):
-            lines += [f"# TYPE {p}_scheduler_{name}_total counter", f"{p}_scheduler_{name}_total {getattr(stats, name)}"]
+            lines += [f"# TYPE {p}_scheduler_{name}_total counter",
+                      f"{p}_scheduler_{name}_total {getattr(stats, name)}"]
         for name in ("proxy_s", "upstream_s", "round_s"):
             metric = f"{p}_scheduler_{name[:-2]}_seconds_total"
             lines += [f"# TYPE {metric} counter", f"{metric} {getattr(stats, name):.6f}"]

@@ -192,7 +192,6 @@ class Scheduler:
         if not self._live:
             return
         decided = self._decide()
-        t1 = time.perf_counter()
         busy = list(self._pool.map(_apply, decided))
         t2 = time.perf_counter()
         self._retire()

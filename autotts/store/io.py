@@ -68,7 +68,8 @@ def discover(root: str | Path | None = None) -> list[Path]:
     """All stores under a data root (default ``$AUTOTTS_DATA``), sorted by model then dataset."""
     root = root or os.environ.get(DATA_ENV)
     if not root:
-        raise AutottsError(f"no data root: set {DATA_ENV} or pass a path (scripts/download_data.py fetches the public stores)")
+        raise AutottsError(f"no data root: set {DATA_ENV} or pass a path "
+                           "(scripts/download_data.py fetches the public stores)")
     base = Path(root)
     if not base.is_dir():
         raise AutottsError(f"{DATA_ENV}={root}: not a directory")

@@ -38,19 +38,23 @@ class ShiftedPreset:
 # Written by `scripts/fit_synthetic.py --target hmmt25` (achieved: reference protocol, 100 seeds).
 SHIFTED: dict[str, ShiftedPreset] = {
     "Qwen3-0.6B": ShiftedPreset(
-        seed=29, params={'unsolved': 0.754, 'solved': 0.0824, 'difficulty_a': 0.436, 'length_easy': 8.6, 'tail_a': 1.64, 'attractor_concentration': 1.27},
+        seed=29, params={'unsolved': 0.754, 'solved': 0.0824, 'difficulty_a': 0.436, 'length_easy': 8.6,
+                         'tail_a': 1.64, 'attractor_concentration': 1.27},
         target={"sc": (18.10, 937800.0), "asc": (18.10, 580800.0), "esc": (18.10, 923900.0)},
         achieved={"sc": (16.67, 1096720.3), "asc": (16.67, 594230.4), "esc": (16.67, 1054177.2)}),
     "Qwen3-1.7B": ShiftedPreset(
-        seed=48, params={'unsolved': 0.712, 'solved': 0.0773, 'difficulty_a': 0.428, 'length_easy': 8.61, 'tail_a': 1.8, 'attractor_concentration': 1.21},
+        seed=48, params={'unsolved': 0.712, 'solved': 0.0773, 'difficulty_a': 0.428, 'length_easy': 8.61,
+                         'tail_a': 1.8, 'attractor_concentration': 1.21},
         target={"sc": (24.20, 1132900.0), "asc": (24.20, 586300.0), "esc": (24.20, 1014200.0)},
         achieved={"sc": (24.37, 1137319.1), "asc": (24.37, 594856.2), "esc": (24.37, 1049327.8)}),
     "Qwen3-4B": ShiftedPreset(
-        seed=44, params={'unsolved': 0.368, 'solved': 0.0975, 'difficulty_a': 0.618, 'length_easy': 8.76, 'tail_a': 2.0, 'attractor_concentration': 0.939},
+        seed=44, params={'unsolved': 0.368, 'solved': 0.0975, 'difficulty_a': 0.618, 'length_easy': 8.76,
+                         'tail_a': 2.0, 'attractor_concentration': 0.939},
         target={"sc": (43.60, 1168300.0), "asc": (44.00, 388900.0), "esc": (43.60, 990200.0)},
         achieved={"sc": (42.73, 1190821.4), "asc": (42.57, 434050.3), "esc": (42.73, 1009510.2)}),
     "Qwen3-8B": ShiftedPreset(
-        seed=26, params={'unsolved': 0.331, 'solved': 0.125, 'difficulty_a': 0.523, 'length_easy': 8.74, 'tail_a': 2.36, 'attractor_concentration': 0.796},
+        seed=26, params={'unsolved': 0.331, 'solved': 0.125, 'difficulty_a': 0.523, 'length_easy': 8.74,
+                         'tail_a': 2.36, 'attractor_concentration': 0.796},
         target={"sc": (48.90, 1267000.0), "asc": (48.80, 565100.0), "esc": (48.90, 1062100.0)},
         achieved={"sc": (48.23, 1197166.0), "asc": (48.17, 577431.0), "esc": (48.23, 1039273.1)}),
 }

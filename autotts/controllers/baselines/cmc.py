@@ -105,7 +105,8 @@ class CMC(RuleProgram):
                "ema": torch.zeros(e, dtype=torch.float64, device=dev),
                "hist": torch.zeros((e, self.width), dtype=torch.float64, device=dev),
                "disagree": torch.zeros((e, b), dtype=torch.int16, device=dev)}  # < MAX_OUTER rounds
-        rows = (context or {}).get("cmc_beta")  # a caller's per-episode β (the teacher switch), within self.beta's range
+        # a caller's per-episode β (the teacher switch), within self.beta's range
+        rows = (context or {}).get("cmc_beta")
         betas = rows.reshape(-1) if rows is not None else self.beta if isinstance(self.beta, Tensor) else None
         if betas is not None:
             if betas.shape != (e,):
@@ -188,7 +189,8 @@ class CMC(RuleProgram):
         return mem, plan
 
     def _top_keys(self, obs: Observation) -> Tensor:
-        """[B] int32 (cap * B + slot), cap = KEY_OPEN // B - 1: priority (cap - depth) * B + slot is this - depth * B."""
+        """[B] int32 (cap * B + slot), cap = KEY_OPEN // B - 1: priority (cap - depth) * B + slot
+        is this - depth * B."""
         key = (obs.slots, obs.depth.device)
         if self._keys.get(key) is None:
             cap = KEY_OPEN // obs.slots - 1
