@@ -15,7 +15,9 @@ bootstrap over questions
 resampled independently and the curves averaged within each replicate. Acceptance (issue 11), on the mean:
   dominance: at each CMC β, ours' accuracy at CMC(β)'s tokens >= CMC(β)'s accuracy;
   margin:    at CMC(0.5)'s tokens, ours >= CMC(0.5) + 1.0 point (the paired 95% interval printed).
-Exit code 1 when a check fails, 2 on bad input.
+Exit code 1 when a check fails, 2 on bad input. A third line, for information only (not in the exit code),
+reads the same differences as non-inferiority: the lower 95% bound above -M points at every CMC β
+(`--noninferiority M`, default 1.0), the reading planning weighs against dominance of point estimates.
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ def curve_table(results: list[list[SettingResult]], diffs: dict[str, Difference]
     return lines
 
 
-def check_split(name: str, specs: list[str], controller: str, seeds: int, resamples: int) -> int:
+def check_split(name: str, specs: list[str], controller: str, seeds: int, resamples: int, ni_margin: float) -> int:
     """Print one split's tables and acceptance; returns the number of failed checks."""
     start = time.time()
     results = [store_results(spec, controller, seeds) for spec in specs]
@@ -98,7 +100,18 @@ def check_split(name: str, specs: list[str], controller: str, seeds: int, resamp
     ok_margin = d.value >= MARGIN
     print(f"  margin: at CMC(0.5)'s {d.tokens:,.0f} tokens ours {d.ours:.2f} vs CMC(0.5) {d.base:.2f}: "
           f"{fmt(d)} >= {MARGIN:+.1f} -> {'PASS' if ok_margin else 'FAIL'}")
+    print(noninferiority(pooled, ni_margin))
     return (not ok_dom) + (not ok_margin)
+
+
+def noninferiority(pooled: dict[str, Difference], margin: float) -> str:
+    """The line saying whether every CMC β's lower 95% bound lies above -margin (NaN, below ours, fails)."""
+    lows = {b: pooled[f"at CMC β={b:g}'s tokens"].lo for b in GRID}
+    short = [b for b, lo in lows.items() if not lo > -margin]
+    worst = min((lo for lo in lows.values() if lo == lo), default=float("nan"))
+    verdict = "PASS" if not short else "FAIL (at β = " + ", ".join(f"{b:g}" for b in short) + ")"
+    return (f"  non-inferiority (information, not in the exit code): lower 95% bound > {-margin:+.1f} at every CMC β, "
+            f"least {worst:+.2f} -> {verdict}")
 
 
 def _ratio(diffs: dict[str, Difference]) -> str:
@@ -114,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=100)
     ap.add_argument("--resamples", type=int, default=1000)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--noninferiority", type=float, default=1.0, metavar="M",
+                    help="margin in points of the informational non-inferiority line (default 1.0)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     try:
@@ -125,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
             if bad or not splits:
                 raise AutottsError(f"--split {args.split!r}: expected aime24, aime25 or both comma-separated")
             groups = {s: [f"{m}/{s}" for m in MODELS] for s in splits}
-        failures = sum(check_split(name, specs, args.controller, args.seeds, args.resamples)
+        failures = sum(check_split(name, specs, args.controller, args.seeds, args.resamples, args.noninferiority)
                        for name, specs in groups.items())
     except AutottsError as err:
         print(f"error: {err}", file=sys.stderr)

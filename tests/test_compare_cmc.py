@@ -17,6 +17,16 @@ def test_cmc_against_itself_dominates_with_zero_width_and_misses_the_margin(caps
     assert "margin: at CMC(0.5)'s" in out and " +0.00 [ +0.00,  +0.00] >= +1.0 -> FAIL" in out
     rows = [line.split() for line in out.splitlines() if line.strip()[:3] in {f"{b / 10:.1f}"[:3] for b in range(11)}]
     assert len(rows) == 11 and all(r[1] == r[3] and r[2] == r[4] for r in rows)  # ours' curve is CMC's
+    assert "lower 95% bound > -1.0 at every CMC β, least +0.00 -> PASS" in out
+
+
+def test_noninferiority_line_is_information_and_a_superiority_margin_fails_everywhere(capsys):
+    argv = ["--controller", "cmc", "--stores", STORES[0], "--seeds", "2", "--resamples", "50"]
+    rc = load_script("compare_cmc").main([*argv, "--noninferiority", "-0.5"])
+    out = capsys.readouterr().out
+    assert rc == 1  # the margin line fails as before; the information line does not add to the exit code
+    assert "lower 95% bound > +0.5 at every CMC β, least +0.00 -> FAIL (at β = 0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, " \
+           "0.7, 0.8, 0.9, 1)" in out
 
 
 @pytest.mark.parametrize("argv, words", [(["--split", "hmmt"], "--split 'hmmt'"),
