@@ -55,6 +55,11 @@ def at_tokens(curve: list[tuple[float, float, float]], budget: float) -> float:
                              np.array([budget]))[0])
 
 
+def at_cmc(b: float) -> str:
+    """The paired comparison's label for ours − CMC at CMC(β)'s tokens (`autotts.evaluate.paired`)."""
+    return f"at CMC β={b:g}'s tokens"
+
+
 def fmt(d: Difference) -> str:
     return "  (below ours' cheapest)" if d.value != d.value else f"{d.value:+6.2f} [{d.lo:+6.2f}, {d.hi:+6.2f}]"
 
@@ -67,7 +72,7 @@ def curve_table(results: list[list[SettingResult]], diffs: dict[str, Difference]
     for b in GRID:
         lines.append(f"  {b:4.1f}  {mean(OURS, b, 'accuracy'):8.2f} {mean(OURS, b, 'tokens'):9.0f}   "
                      f"{mean('cmc', b, 'accuracy'):7.2f} {mean('cmc', b, 'tokens'):9.0f}   "
-                     f"{fmt(diffs[f'at CMC β={b:g}' + chr(39) + 's tokens'])}")
+                     f"{fmt(diffs[at_cmc(b)])}")
     return lines
 
 
@@ -79,7 +84,7 @@ def check_split(name: str, specs: list[str], controller: str, seeds: int, resamp
     pooled = {d.label: d for d in compare(results, OURS, resamples=resamples)}
     print(f"\n{name}: {len(specs)} stores, reference protocol, {seeds} seeds; paired bootstrap over questions, "
           f"{resamples} resamples, 95% intervals ({time.time() - start:.0f}s)")
-    at05, sc = "at CMC β=0.5's tokens", "at 25% of SC@64's tokens"
+    at05, sc = at_cmc(0.5), "at 25% of SC@64's tokens"
     w = max(len(s) for s in specs)
     print(f"  {'store':{w}s} {'ours − CMC at CMC(0.5) tok':>26s} {'ours(1) − CMC(1)':>24s} "
           f"{'ours − SC@64 at 25% tok':>24s}")
@@ -92,7 +97,7 @@ def check_split(name: str, specs: list[str], controller: str, seeds: int, resamp
     print(f"  β=1 vs CMC(1.0): {fmt(b1)} points at {b1.tokens:,.0f} tokens ({_ratio(pooled)[7:]})")
     print(f"  at 25% of SC@64's tokens ({pooled[sc].tokens:,.0f}): ours {pooled[sc].ours:.2f} vs SC@64 "
           f"{pooled[sc].base:.2f}: {fmt(pooled[sc])}")
-    behind = [b for b in GRID if not pooled[f"at CMC β={b:g}'s tokens"].value >= 0.0]
+    behind = [b for b in GRID if not pooled[at_cmc(b)].value >= 0.0]
     ok_dom = not behind
     print(f"  dominance: ours >= CMC(β) at CMC(β)'s tokens for every β -> {'PASS' if ok_dom else 'FAIL'}"
           + ("" if ok_dom else f" (behind or cheaper than ours at β = {', '.join(f'{b:g}' for b in behind)})"))
@@ -106,7 +111,7 @@ def check_split(name: str, specs: list[str], controller: str, seeds: int, resamp
 
 def noninferiority(pooled: dict[str, Difference], margin: float) -> str:
     """The line saying whether every CMC β's lower 95% bound lies above -margin (NaN, below ours, fails)."""
-    lows = {b: pooled[f"at CMC β={b:g}'s tokens"].lo for b in GRID}
+    lows = {b: pooled[at_cmc(b)].lo for b in GRID}
     short = [b for b, lo in lows.items() if not lo > -margin]
     worst = min((lo for lo in lows.values() if lo == lo), default=float("nan"))
     verdict = "PASS" if not short else "FAIL (at β = " + ", ".join(f"{b:g}" for b in short) + ")"
